@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers (dependencies point one way, the compiler enforces them):
+//   CShims/CLibev/CHiredis  ->  EventLoop, RedisProtocol  ->  Proxy  ->  metacluster
+// EventLoop knows nothing of Redis; RedisProtocol knows nothing of sockets.
+let package = Package(
+    name: "metacluster",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "metacluster", targets: ["metacluster"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibev", providers: [.apt(["libev-dev"])]),
+        .target(name: "CShims", dependencies: ["CLibev"], linkerSettings: [.linkedLibrary("ev")]),
+        .target(
+            name: "EventLoop",
+            dependencies: [
+                "CShims",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .target(name: "RedisProtocol", dependencies: ["CHiredis"]),
+        .target(
+            name: "Proxy",
+            dependencies: [
+                "EventLoop",
+                "RedisProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .executableTarget(
+            name: "metacluster",
+            dependencies: [
+                "Proxy",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
+        .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

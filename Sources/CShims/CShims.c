@@ -1,0 +1,25 @@
+#define _GNU_SOURCE
+#include "CShims.h"
+
+int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    return accept4(fd, addr, len, flags);
+}
+
+const uint32_t cshims_EPOLLIN = EPOLLIN, cshims_EPOLLOUT = EPOLLOUT, cshims_EPOLLERR = EPOLLERR,
+    cshims_EPOLLHUP = EPOLLHUP, cshims_EPOLLRDHUP = EPOLLRDHUP, cshims_EPOLLET = EPOLLET;
+
+struct ev_loop *cshims_ev_loop_new_epoll(void) { return ev_loop_new(EVBACKEND_EPOLL); }
+
+void cshims_ev_io_init(ev_io *w, void (*cb)(struct ev_loop *, ev_io *, int), int fd, int events) {
+    ev_io_init(w, cb, fd, events);
+}
+
+void cshims_ev_timer_init(ev_timer *w, void (*cb)(struct ev_loop *, ev_timer *, int), double after, double repeat) {
+    ev_timer_init(w, cb, after, repeat);
+}
+
+void cshims_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, int)) {
+    ev_async_init(w, cb);
+}
+
+const int cshims_EV_READ = EV_READ, cshims_EV_WRITE = EV_WRITE;
