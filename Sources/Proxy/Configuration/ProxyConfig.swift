@@ -1,0 +1,167 @@
+/// The whole daemon configuration, as read from one JSON file.
+///
+/// Contract: a value of this type has passed `ConfigLoader` validation, so every field is within its
+/// documented range and every cross-field rule holds (see `docs/configuration.md`). Durations are in
+/// milliseconds in the file and carried here as `Duration`.
+public struct ProxyConfig: Sendable, Equatable {
+    public var listen: ListenConfig
+    /// Worker threads, one event loop each. Default: the number of online CPUs.
+    public var workers: Int
+    /// Which event-loop implementation runs the workers.
+    public var eventLoop: LoopBackendKind
+    public var clusters: [ClusterConfig]
+    public var timeouts: TimeoutConfig
+    public var limits: LimitConfig
+
+    public init(
+        listen: ListenConfig,
+        workers: Int,
+        eventLoop: LoopBackendKind = .dispatch,
+        clusters: [ClusterConfig],
+        timeouts: TimeoutConfig = TimeoutConfig(),
+        limits: LimitConfig = LimitConfig()
+    ) {
+        self.listen = listen
+        self.workers = workers
+        self.eventLoop = eventLoop
+        self.clusters = clusters
+        self.timeouts = timeouts
+        self.limits = limits
+    }
+}
+
+/// Listening addresses. A nil listener is not opened.
+public struct ListenConfig: Sendable, Equatable {
+    public var redis: Endpoint?
+    public var memcached: Endpoint?
+    public var admin: Endpoint?
+
+    public init(redis: Endpoint? = nil, memcached: Endpoint? = nil, admin: Endpoint? = nil) {
+        self.redis = redis
+        self.memcached = memcached
+        self.admin = admin
+    }
+}
+
+/// One cluster, typically one datacenter's cache servers.
+public struct ClusterConfig: Sendable, Equatable {
+    public var name: String
+    /// Local clusters are preferred for reads.
+    public var local: Bool
+    public var redis: [Endpoint]
+    public var memcached: [Endpoint]
+
+    public init(name: String, local: Bool = false, redis: [Endpoint] = [], memcached: [Endpoint] = []) {
+        self.name = name
+        self.local = local
+        self.redis = redis
+        self.memcached = memcached
+    }
+}
+
+/// Event-loop implementations selectable with `"eventLoop"`.
+public enum LoopBackendKind: String, Sendable, Equatable, CaseIterable {
+    /// epoll drained in batches from one Dispatch read source per loop (default).
+    case dispatch
+    /// libev with its epoll backend.
+    case libev
+}
+
+/// Timeouts and back-off for backend connections and shutdown.
+public struct TimeoutConfig: Sendable, Equatable {
+    /// How long a backend connect may take before it counts as failed. File key `connectMs`, default 1000.
+    public var connect: Duration
+    /// How long the oldest request on a backend connection may wait for its reply before the connection
+    /// is declared broken. File key `requestMs`, default 5000.
+    public var request: Duration
+    /// First reconnect delay after a failure; doubles per failure up to `reconnectMax`, with jitter.
+    /// File key `reconnectMinMs`, default 50.
+    public var reconnectMin: Duration
+    /// File key `reconnectMaxMs`, default 5000.
+    public var reconnectMax: Duration
+    /// How long SIGTERM/SIGINT waits for in-flight requests before closing. File key `shutdownMs`, default 10000.
+    public var shutdown: Duration
+
+    public init(
+        connect: Duration = .milliseconds(1000),
+        request: Duration = .milliseconds(5000),
+        reconnectMin: Duration = .milliseconds(50),
+        reconnectMax: Duration = .milliseconds(5000),
+        shutdown: Duration = .milliseconds(10000)
+    ) {
+        self.connect = connect
+        self.request = request
+        self.reconnectMin = reconnectMin
+        self.reconnectMax = reconnectMax
+        self.shutdown = shutdown
+    }
+}
+
+/// Per-connection limits protecting the daemon from one bad client.
+public struct LimitConfig: Sendable, Equatable {
+    /// Largest bulk string a client may send. File key `maxBulkBytes`, default 512 MiB (Redis's proto-max-bulk-len).
+    public var maxBulkBytes: Int
+    /// Most elements in one multibulk request. File key `maxMultibulkLength`, default 1,048,576.
+    public var maxMultibulkLength: Int
+    /// Longest inline command line. File key `maxInlineBytes`, default 65,536 (Redis's PROTO_INLINE_MAX_SIZE).
+    public var maxInlineBytes: Int
+    /// Output bytes queued for one client beyond which it is disconnected. File key `clientOutputLimitBytes`,
+    /// default 256 MiB.
+    public var clientOutputLimitBytes: Int
+    /// Requests one client may have outstanding before the proxy stops reading from it. File key
+    /// `maxClientInFlight`, default 4096.
+    public var maxClientInFlight: Int
+    /// Most client connections per listener across all workers; further accepts are closed at once.
+    /// File key `maxClients`, default 100,000.
+    public var maxClients: Int
+
+    public init(
+        maxBulkBytes: Int = 512 * 1024 * 1024,
+        maxMultibulkLength: Int = 1024 * 1024,
+        maxInlineBytes: Int = 64 * 1024,
+        clientOutputLimitBytes: Int = 256 * 1024 * 1024,
+        maxClientInFlight: Int = 4096,
+        maxClients: Int = 100_000
+    ) {
+        self.maxBulkBytes = maxBulkBytes
+        self.maxMultibulkLength = maxMultibulkLength
+        self.maxInlineBytes = maxInlineBytes
+        self.clientOutputLimitBytes = clientOutputLimitBytes
+        self.maxClientInFlight = maxClientInFlight
+        self.maxClients = maxClients
+    }
+}
+
+/// A `host:port` pair as written in the file: `127.0.0.1:6379`, `localhost:6379`, `[::1]:6379`.
+public struct Endpoint: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port` or `[v6]:port`; nil when the text is not of that form or the port is not 0...65535.
+    public init?(parsing text: String) {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        self.host = String(host)
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}

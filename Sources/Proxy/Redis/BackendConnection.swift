@@ -1,0 +1,238 @@
+import DequeModule
+import EventLoop
+import Logging
+import RedisProtocol
+
+/// One pipelined connection from one loop to one redis server, speaking one protocol version.
+///
+/// Contract:
+/// - Requests are written in the order `send` is called and their replies are matched FIFO, so each
+///   client's commands reach the server in the order the client sent them.
+/// - While connecting, requests wait in order (bounded by the connect timeout); while in back-off after
+///   a failure, `send` refuses at once and the caller answers the client with `unavailableReply`.
+/// - A failure (reset, garbage, request timeout) fails every request in flight on this connection and
+///   only those; the connection then reconnects with exponential back-off and jitter.
+/// - A RESP3 connection sends `HELLO 3` first and relays RESP3 replies byte-exact.
+final class BackendConnection: ChannelDelegate {
+    enum State: Equatable { case idle, connecting, ready, backoff }
+
+    let endpoint: Endpoint
+    let protocolVersion: Int
+    unowned let loop: EventLoop
+    private let timeouts: TimeoutConfig
+    private var logger: Logger
+    private(set) var state: State = .idle
+    private var channel: SocketChannel?
+    private var pending: Deque<Pending> = []
+    private var framer = ReplyFramer()
+    private var consecutiveFailures = 0
+    private var connectStartedAt: UInt64 = 0
+    private var reconnectTimer: LoopTimer?
+    /// The error a client gets while this server cannot be reached; rebuilt when the reason changes.
+    private(set) var unavailableReply: [UInt8]
+
+    private struct Pending {
+        /// nil for the proxy's own requests (the RESP3 handshake).
+        let consumer: ReplyConsumer?
+        let tag: UInt64
+        let sentAt: UInt64
+    }
+
+    init(endpoint: Endpoint, protocolVersion: Int, loop: EventLoop, timeouts: TimeoutConfig, logger: Logger) {
+        self.endpoint = endpoint
+        self.protocolVersion = protocolVersion
+        self.loop = loop
+        self.timeouts = timeouts
+        self.logger = logger
+        self.logger[metadataKey: "backend"] = "\(endpoint)"
+        self.logger[metadataKey: "resp"] = "\(protocolVersion)"
+        self.unavailableReply = []
+        self.unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected yet")
+    }
+
+    var inFlight: Int { pending.count }
+
+    /// Queues one request frame. Returns false when the server is known to be unreachable right now.
+    @inline(__always)
+    func send(_ frame: UnsafeRawBufferPointer, consumer: ReplyConsumer, tag: UInt64) -> Bool {
+        switch state {
+        case .ready, .connecting:
+            break
+        case .idle:
+            connect()
+            guard state == .connecting || state == .ready else { return false }
+        case .backoff:
+            return false
+        }
+        channel!.send(frame)
+        pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime))
+        return true
+    }
+
+    // MARK: connecting
+
+    func connect() {
+        guard state == .idle || state == .backoff else { return }
+        reconnectTimer = nil
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(host: endpoint.host, port: endpoint.port)
+            state = .connecting
+            connectStartedAt = Posix.monotonicNanoseconds()
+            channel = try SocketChannel.connect(to: address, loop: loop, delegate: self)
+        } catch {
+            channel = nil
+            fail(reason: "\(error)")
+            return
+        }
+        if protocolVersion == 3 {
+            // Pipelined ahead of any client request: the server switches before it reads them.
+            var hello: [UInt8] = []
+            RESPEncoder.command(["HELLO", "3"], into: &hello)
+            hello.withUnsafeBytes { channel!.send($0) }
+            pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime))
+        }
+    }
+
+    func channelConnected(_ channel: SocketChannel) {
+        guard channel === self.channel else { return }
+        state = .ready
+        if consecutiveFailures > 0 {
+            logger.info("backend connection restored", metadata: ["afterFailures": "\(consecutiveFailures)"])
+        }
+        consecutiveFailures = 0
+        unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected")
+    }
+
+    // MARK: replies
+
+    func channelRead(_ channel: SocketChannel) {
+        let input = channel.input
+        while !input.isEmpty {
+            let bytes = input.readable
+            switch framer.frame(bytes) {
+            case .reply(let length, let type):
+                let reply = UnsafeRawBufferPointer(rebasing: bytes[0..<length])
+                if type == RESPType.push {
+                    // Out-of-band (client tracking, keyspace events): it answers no request.
+                    input.consume(length)
+                    continue
+                }
+                guard let head = pending.popFirst() else {
+                    fail(reason: "reply with no request outstanding")
+                    return
+                }
+                if let consumer = head.consumer {
+                    consumer.backendReplied(tag: head.tag, reply: reply)
+                } else if RESPType.isError(type) {
+                    fail(reason: "server refused HELLO 3 (RESP3 needs redis 6 or later)")
+                    return
+                }
+                // The consumer may have closed us (it cannot today, but a failure path might).
+                guard self.channel === channel else { return }
+                input.consume(length)
+            case .incomplete(let atLeast):
+                channel.expectInput(atLeast: min(atLeast - bytes.count, 4 << 20))
+                return
+            case .invalid(let what):
+                fail(reason: "invalid reply from server: \(what)")
+                return
+            }
+        }
+    }
+
+    func channelInputClosed(_ channel: SocketChannel) {
+        fail(reason: "server closed the connection")
+    }
+
+    func channelDrained(_ channel: SocketChannel) {}
+
+    func channelClosed(_ channel: SocketChannel, error: Error?) {
+        guard channel === self.channel else { return }
+        self.channel = nil
+        fail(reason: error.map { "\($0)" } ?? "connection closed")
+    }
+
+    // MARK: failure
+
+    /// Checks the connect and request deadlines; called by the worker's periodic tick.
+    func checkDeadlines(now: UInt64) {
+        switch state {
+        case .connecting:
+            if now &- connectStartedAt > timeouts.connect.nanoseconds {
+                fail(reason: "connect timed out after \(timeouts.connect)")
+            }
+        case .ready:
+            if let head = pending.first, now &- head.sentAt > timeouts.request.nanoseconds {
+                fail(reason: "no reply within \(timeouts.request)")
+            }
+        case .idle, .backoff:
+            break
+        }
+    }
+
+    /// Fails everything in flight and schedules a reconnect.
+    private func fail(reason: String) {
+        if let channel {
+            self.channel = nil
+            channel.delegate = nil
+            channel.close()
+        }
+        framer = ReplyFramer()
+        consecutiveFailures += 1
+        unavailableReply = Self.errorReply(endpoint: endpoint, reason: reason)
+        let delay = backoffDelay()
+        state = .backoff
+        if consecutiveFailures == 1 || consecutiveFailures.isMultiple(of: 20) {
+            logger.warning("backend connection failed", metadata: [
+                "reason": "\(reason)", "failedRequests": "\(pending.count)",
+                "consecutiveFailures": "\(consecutiveFailures)", "retryIn": "\(delay)",
+            ])
+        }
+        let failed = pending
+        pending.removeAll()
+        unavailableReply.withUnsafeBytes { reply in
+            for p in failed { p.consumer?.backendFailed(tag: p.tag, reply: reply) }
+        }
+        reconnectTimer?.cancel()
+        reconnectTimer = loop.schedule(after: delay, repeating: nil) { [weak self] in
+            guard let self, self.state == .backoff else { return }
+            self.connect()
+        }
+    }
+
+    /// Exponential from `reconnectMin`, capped at `reconnectMax`, with jitter in [d/2, d] so that
+    /// many loops reconnecting to one server do not arrive in lockstep.
+    private func backoffDelay() -> Duration {
+        let minNs = timeouts.reconnectMin.nanoseconds
+        let maxNs = timeouts.reconnectMax.nanoseconds
+        let shift = UInt64(min(consecutiveFailures - 1, 30))
+        let (scaled, overflow) = minNs.multipliedReportingOverflow(by: 1 << shift)
+        let capped = overflow ? maxNs : min(scaled, maxNs)
+        let jittered = capped / 2 + UInt64.random(in: 0...max(capped / 2, 1))
+        return .nanoseconds(Int64(jittered))
+    }
+
+    /// Closes for good (shutdown); requests in flight are failed.
+    func close() {
+        reconnectTimer?.cancel()
+        reconnectTimer = nil
+        if let channel {
+            self.channel = nil
+            channel.delegate = nil
+            channel.close()
+        }
+        let failed = pending
+        pending.removeAll()
+        state = .idle
+        let reply = Self.errorReply(endpoint: endpoint, reason: "proxy shutting down")
+        reply.withUnsafeBytes { r in for p in failed { p.consumer?.backendFailed(tag: p.tag, reply: r) } }
+    }
+
+    static func errorReply(endpoint: Endpoint, reason: String) -> [UInt8] {
+        var out: [UInt8] = []
+        let clean = reason.map { $0 == "\r" || $0 == "\n" ? " " : $0 }
+        RESPEncoder.error("ERR backend \(endpoint) unavailable: \(String(clean))", into: &out)
+        return out
+    }
+}

@@ -1,0 +1,178 @@
+import RedisProtocol
+
+/// A command the proxy answers itself (PING, ECHO, QUIT, HELLO, CLIENT ID/GETNAME/SETNAME/SETINFO)
+/// or that sets per-connection state (SELECT, AUTH, RESET). Semantics follow Redis 7.
+///
+/// Contract: `run()` appends exactly one reply to the session, in order.
+struct LocalCommand {
+    let session: RedisClientSession
+    let info: CommandInfo
+    let base: UnsafeRawBufferPointer
+    let arguments: [Range<Int>]
+
+    private func arg(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: base[arguments[i]]) }
+    private func text(_ i: Int) -> String { String(decoding: arg(i), as: UTF8.self) }
+    private func upper(_ i: Int) -> String { text(i).uppercased() }
+
+    /// Commands that change which backend connection later commands use must wait until the
+    /// replies to earlier commands are in, or the two connections could reorder them.
+    var needsBarrier: Bool {
+        switch info.name {
+        case "hello":
+            guard arguments.count > 1, let v = Int(text(1)) else { return false }
+            return v != session.protocolVersion
+        case "reset":
+            return session.protocolVersion != 2
+        default:
+            return false
+        }
+    }
+
+    func run() {
+        switch info.name {
+        case "ping": ping()
+        case "echo":
+            guard arguments.count == 2 else { return wrongArity() }
+            session.reply(bulk(arg(1)))
+        case "quit":
+            session.reply(Self.ok)
+            session.finishAfterReplies()
+        case "hello": hello()
+        case "select":
+            guard arguments.count == 2 else { return wrongArity() }
+            guard let db = Int(text(1)) else { return session.replyError("ERR value is not an integer or out of range") }
+            if db == 0 { session.reply(Self.ok) } else {
+                session.replyError("ERR SELECT \(db): metacluster serves database 0 only (other databases are not supported yet)")
+            }
+        case "auth": auth()
+        case "reset":
+            session.protocolVersion = 2
+            session.name = nil
+            var out: [UInt8] = []
+            RESPEncoder.simpleString("RESET", into: &out)
+            session.reply(out)
+        case "client|id":
+            var out: [UInt8] = []
+            RESPEncoder.integer(session.id, into: &out)
+            session.reply(out)
+        case "client|getname":
+            if let name = session.name { session.reply(bulk(name)) } else { session.reply(null()) }
+        case "client|setname":
+            guard arguments.count == 3 else { return wrongArity() }
+            setName(arg(2))
+        case "client|setinfo":
+            guard arguments.count == 4 else { return wrongArity() }
+            session.reply(Self.ok)
+        default:
+            session.replyError("ERR \(displayName) is not supported through metacluster")
+        }
+    }
+
+    private var displayName: String { info.name.replacingOccurrences(of: "|", with: " ").uppercased() }
+
+    private func wrongArity() {
+        session.replyError("ERR wrong number of arguments for '\(info.name.replacingOccurrences(of: "|", with: " "))' command")
+    }
+
+    private func ping() {
+        switch arguments.count {
+        case 1:
+            var out: [UInt8] = []
+            RESPEncoder.simpleString("PONG", into: &out)
+            session.reply(out)
+        case 2: session.reply(bulk(arg(1)))
+        default: wrongArity()
+        }
+    }
+
+    private func auth() {
+        // No client password is configured (requirepass arrives with the stateful-redis issue): like
+        // Redis's default user with nopass, a username+password pair is accepted for "default".
+        switch arguments.count {
+        case 2:
+            session.replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+        case 3:
+            if text(1) == "default" { session.reply(Self.ok) } else { session.replyError(Self.wrongPass) }
+        default:
+            wrongArity()
+        }
+    }
+
+    private func setName(_ name: UnsafeRawBufferPointer) -> Void {
+        if name.contains(where: { $0 <= 32 || $0 >= 127 }) {
+            return session.replyError("ERR Client names cannot contain spaces, newlines or special characters.")
+        }
+        session.name = name.isEmpty ? nil : Array(name)
+        session.reply(Self.ok)
+    }
+
+    private func hello() {
+        var version = session.protocolVersion
+        var i = 1
+        if arguments.count > 1 {
+            guard let v = Int(text(1)) else {
+                return session.replyError("ERR Protocol version is not an integer or out of range")
+            }
+            guard v == 2 || v == 3 else { return session.replyError("NOPROTO unsupported protocol version") }
+            version = v
+            i = 2
+        }
+        var newName: UnsafeRawBufferPointer? = nil
+        while i < arguments.count {
+            let option = upper(i)
+            if option == "AUTH" && i + 2 < arguments.count {
+                if text(i + 1) != "default" { return session.replyError(Self.wrongPass) }
+                i += 3
+            } else if option == "SETNAME" && i + 1 < arguments.count {
+                let candidate = arg(i + 1)
+                if candidate.contains(where: { $0 <= 32 || $0 >= 127 }) {
+                    return session.replyError("ERR Client names cannot contain spaces, newlines or special characters.")
+                }
+                newName = candidate
+                i += 2
+            } else {
+                return session.replyError("ERR Syntax error in HELLO option '\(text(i))'")
+            }
+        }
+        session.protocolVersion = version
+        if let newName { session.name = newName.isEmpty ? nil : Array(newName) }
+        var out: [UInt8] = []
+        RESPEncoder.mapHeader(7, protocolVersion: version, into: &out)
+        RESPEncoder.bulk("server", into: &out)
+        RESPEncoder.bulk("redis", into: &out)
+        RESPEncoder.bulk("version", into: &out)
+        RESPEncoder.bulk(session.worker.advertisedVersion, into: &out)
+        RESPEncoder.bulk("proto", into: &out)
+        RESPEncoder.integer(version, into: &out)
+        RESPEncoder.bulk("id", into: &out)
+        RESPEncoder.integer(session.id, into: &out)
+        RESPEncoder.bulk("mode", into: &out)
+        RESPEncoder.bulk("standalone", into: &out)
+        RESPEncoder.bulk("role", into: &out)
+        RESPEncoder.bulk("master", into: &out)
+        RESPEncoder.bulk("modules", into: &out)
+        RESPEncoder.arrayHeader(0, into: &out)
+        session.reply(out)
+    }
+
+    private func bulk(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var out: [UInt8] = []
+        RESPEncoder.bulk(bytes, into: &out)
+        return out
+    }
+
+    private func bulk(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        RESPEncoder.bulk(bytes, into: &out)
+        return out
+    }
+
+    private func null() -> [UInt8] {
+        var out: [UInt8] = []
+        RESPEncoder.null(protocolVersion: session.protocolVersion, into: &out)
+        return out
+    }
+
+    static let ok: [UInt8] = Array("+OK\r\n".utf8)
+    static let wrongPass = "WRONGPASS invalid username-password pair or user is disabled."
+}

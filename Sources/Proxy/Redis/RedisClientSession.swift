@@ -1,0 +1,248 @@
+import EventLoop
+import Logging
+import RedisProtocol
+
+/// One redis client connection: frames its requests, sends each to the backend or answers it
+/// locally, and writes the replies back in request order.
+///
+/// Contract:
+/// - Owned by one loop; every method runs there.
+/// - Replies go out in the order the requests came in, whatever answers them.
+/// - Malformed input gets `-ERR Protocol error: ...` and the connection is closed once that reply
+///   is written; other clients are unaffected.
+/// - Backpressure: with `maxClientInFlight` requests outstanding the session stops reading; past
+///   `clientOutputLimitBytes` of unwritten output it disconnects the client.
+final class RedisClientSession: ChannelDelegate, ReplyConsumer {
+    let id: Int
+    let channel: SocketChannel
+    unowned let worker: RedisWorker
+    var logger: Logger
+    /// 2 or 3, as negotiated with HELLO.
+    var protocolVersion = 2
+    var name: [UInt8]? = nil
+    private var order = ReplyOrder()
+    /// The buffered input cannot hold a whole request before it has at least this many bytes.
+    private var needBytes = 0
+    /// Set when a request must wait until every earlier reply is back (a protocol switch).
+    private var waitingForBarrier = false
+    private var pausedForInFlight = false
+    private(set) var closeWhenDone = false
+    private var draining = false
+
+    init(id: Int, channel: SocketChannel, worker: RedisWorker, logger: Logger) {
+        self.id = id
+        self.channel = channel
+        self.worker = worker
+        self.logger = logger
+    }
+
+    var outstanding: Int { order.outstanding }
+
+    // MARK: input
+
+    func channelRead(_ channel: SocketChannel) {
+        processInput()
+    }
+
+    private func processInput() {
+        let input = channel.input
+        let limits = worker.limits
+        while !closeWhenDone && !waitingForBarrier && channel.state == .open {
+            if order.outstanding >= limits.maxClientInFlight {
+                pausedForInFlight = true
+                channel.pauseReading()
+                return
+            }
+            let bytes = input.readable
+            if bytes.isEmpty || bytes.count < needBytes { return }
+            switch worker.parser.parse(bytes) {
+            case .request(let length):
+                needBytes = 0
+                if !handleRequest(UnsafeRawBufferPointer(rebasing: bytes[0..<length])) {
+                    // Not consumed: it waits for the barrier and is parsed again then.
+                    return
+                }
+                input.consume(length)
+            case .empty(let length):
+                input.consume(length)
+            case .incomplete(let atLeast):
+                needBytes = atLeast
+                channel.expectInput(atLeast: min(atLeast - bytes.count, 4 << 20))
+                return
+            case .invalid(let error):
+                protocolError(error.message)
+                return
+            }
+        }
+    }
+
+    func channelInputClosed(_ channel: SocketChannel) {
+        // A client that half-closes after its last command still gets its replies.
+        finishAfterReplies()
+    }
+
+    func channelDrained(_ channel: SocketChannel) {
+        if closeWhenDone && order.outstanding == 0 {
+            channel.close()
+        }
+    }
+
+    func channelClosed(_ channel: SocketChannel, error: Error?) {
+        if let error = error as? SystemError, !error.isConnectionLoss {
+            logger.debug("client connection failed", metadata: ["error": "\(error)"])
+        }
+        worker.sessionClosed(self)
+    }
+
+    // MARK: requests
+
+    /// Handles the request the parser just framed (`frame` is its bytes in the input); false when it
+    /// must wait for the barrier.
+    private func handleRequest(_ frame: UnsafeRawBufferPointer) -> Bool {
+        let parser = worker.parser
+        if parser.isInline {
+            return parser.inlineEncoding.withUnsafeBytes { encoding in
+                dispatch(frame: encoding, base: encoding, arguments: parser.arguments)
+            }
+        }
+        return dispatch(frame: frame, base: frame, arguments: parser.arguments)
+    }
+
+    private func dispatch(frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
+        let name = UnsafeRawBufferPointer(rebasing: base[arguments[0]])
+        let info: CommandInfo?
+        if arguments.count > 1, let container = worker.commands.lookup(name), worker.commands.isContainer(container) {
+            info = worker.commands.lookup(name, subcommand: UnsafeRawBufferPointer(rebasing: base[arguments[1]]))
+        } else {
+            info = worker.commands.lookup(name)
+        }
+        guard let info else {
+            // Unknown commands are forwarded (and, with replication, treated as writes): see docs.
+            forward(frame)
+            return true
+        }
+        switch info.access {
+        case .read, .write:
+            if let option = info.blockingOption, hasOption(option, base: base, arguments: arguments) {
+                replyError("ERR \(info.name.uppercased()) with \(option.uppercased()) blocks the shared backend connection and is not supported through metacluster yet")
+            } else {
+                forward(frame)
+            }
+        case .proxyAnswered, .connectionState:
+            let command = LocalCommand(session: self, info: info, base: base, arguments: arguments)
+            if command.needsBarrier && order.outstanding > 0 {
+                waitingForBarrier = true
+                return false
+            }
+            command.run()
+        case .unsupported(let reason):
+            replyError("ERR \(reason)")
+        }
+        return true
+    }
+
+    private func hasOption(_ option: String, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
+        let wanted = Array(option.utf8)
+        for range in arguments.dropFirst() where range.count == wanted.count {
+            var equal = true
+            for (i, b) in base[range].enumerated() where b | 0x20 != wanted[i] | 0x20 {
+                equal = false
+                break
+            }
+            if equal { return true }
+        }
+        return false
+    }
+
+    @inline(__always)
+    private func forward(_ frame: UnsafeRawBufferPointer) {
+        let tag = order.next()
+        let backend = worker.backend(protocolVersion: protocolVersion)
+        if !backend.send(frame, consumer: self, tag: tag) {
+            backend.unavailableReply.withUnsafeBytes { complete(tag: tag, reply: $0) }
+        }
+    }
+
+    // MARK: replies
+
+    func backendReplied(tag: UInt64, reply: UnsafeRawBufferPointer) {
+        complete(tag: tag, reply: reply)
+    }
+
+    func backendFailed(tag: UInt64, reply: UnsafeRawBufferPointer) {
+        complete(tag: tag, reply: reply)
+    }
+
+    /// Answers the next request with bytes the proxy composed.
+    func reply(_ bytes: [UInt8]) {
+        let tag = order.next()
+        bytes.withUnsafeBytes { complete(tag: tag, reply: $0) }
+    }
+
+    func replyError(_ message: String) {
+        var out: [UInt8] = []
+        RESPEncoder.error(message, into: &out)
+        reply(out)
+    }
+
+    @inline(__always)
+    private func complete(tag: UInt64, reply: UnsafeRawBufferPointer) {
+        guard channel.state == .open else {
+            // Closed client: drop the reply, but keep the count right for shutdown accounting.
+            order.complete(tag: tag, reply: reply) { _ in }
+            return
+        }
+        let channel = self.channel
+        order.complete(tag: tag, reply: reply) { channel.output.append($0) }
+        afterReplies()
+    }
+
+    private func afterReplies() {
+        if channel.pendingOutputBytes > worker.limits.clientOutputLimitBytes {
+            logger.warning("client output limit reached, disconnecting", metadata: [
+                "pendingBytes": "\(channel.pendingOutputBytes)", "limit": "\(worker.limits.clientOutputLimitBytes)",
+            ])
+            channel.close()
+            return
+        }
+        let outstanding = order.outstanding
+        if outstanding == 0 {
+            if closeWhenDone {
+                channel.notifyWhenDrained()
+                return
+            }
+            if waitingForBarrier {
+                waitingForBarrier = false
+                worker.loop.deferToEndOfBatch { [self] in processInput() }
+            }
+        }
+        if pausedForInFlight && outstanding <= worker.limits.maxClientInFlight / 2 {
+            pausedForInFlight = false
+            if !draining { channel.resumeReading() }
+        }
+    }
+
+    // MARK: closing
+
+    /// Stops reading; closes once every outstanding reply is written.
+    func finishAfterReplies() {
+        closeWhenDone = true
+        channel.pauseReading()
+        if order.outstanding == 0 {
+            if channel.pendingOutputBytes == 0 { channel.close() } else { channel.notifyWhenDrained() }
+        }
+    }
+
+    /// Shutdown: no new requests, finish the ones in flight.
+    func drain() {
+        draining = true
+        finishAfterReplies()
+    }
+
+    private func protocolError(_ message: String) {
+        logger.info("client protocol error", metadata: ["error": "\(message)"])
+        worker.protocolErrors += 1
+        replyError("ERR Protocol error: \(message)")
+        finishAfterReplies()
+    }
+}

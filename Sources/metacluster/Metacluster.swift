@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Proxy
+import UnixSignals
+
+/// The daemon's command line: parse flags, load the configuration, run until SIGTERM/SIGINT.
+@main
+struct Metacluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metacluster",
+        abstract: "A multi-datacenter proxy for redis and memcached.",
+        version: MetaclusterVersion.current
+    )
+
+    @Option(name: .long, help: "Path of the JSON configuration file.")
+    var config: String
+
+    @Flag(name: .long, help: "Validate the configuration, list any problems, and exit (0 valid, 1 invalid).")
+    var check = false
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "metacluster")
+        let cpus = ProcessInfo.processInfo.activeProcessorCount
+        let proxyConfig: ProxyConfig
+        do {
+            proxyConfig = try ConfigLoader.load(path: config, defaultWorkers: max(cpus, 1))
+        } catch {
+            FileHandle.standardError.write(Data("\(config): invalid configuration\n\(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        if check {
+            print("\(config): configuration is valid")
+            return
+        }
+        let server = ProxyServer(config: proxyConfig, logger: logger)
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+        logger.info("started", metadata: ["version": "\(MetaclusterVersion.current)"])
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        for await signal in signals {
+            logger.info("signal received", metadata: ["signal": "\(signal)"])
+            break
+        }
+        await server.shutdown(timeout: proxyConfig.timeouts.shutdown)
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
