@@ -1,0 +1,180 @@
+import Foundation
+
+/// Reads and validates the daemon's JSON configuration file (`docs/configuration.md` is the reference).
+///
+/// Contract: returns a `ProxyConfig` only when the file has no problem at all; otherwise throws
+/// `ConfigError` listing every problem found — unknown keys at any level, wrong JSON types, values out of
+/// range, broken cross-field rules — each with the path of the offending value. An unreadable file or a
+/// JSON syntax error is a single problem with the empty path. Start-up code: it favours clear messages over
+/// speed and may use Foundation freely.
+public enum ConfigLoader {
+    /// Reads and validates the file at `path`. `defaultWorkers` (normally the online CPU count, clamped to
+    /// the allowed range) is used when the file has no `workers` key.
+    public static func load(path: String, defaultWorkers: Int) throws -> ProxyConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            let reason = "cannot read config file \(ConfigPath.quoted(path)): \(readFailureReason(error))"
+            throw ConfigError(problems: [ConfigProblem(path: "", reason: reason)])
+        }
+        return try parse([UInt8](data), defaultWorkers: defaultWorkers)
+    }
+
+    /// Validates the bytes of a configuration file. See `load(path:defaultWorkers:)`.
+    public static func parse(_ bytes: [UInt8], defaultWorkers: Int) throws -> ProxyConfig {
+        let root = try JSONTree.parse(bytes)
+        var validator = ConfigValidator()
+        for path in DuplicateKeyScanner.duplicateKeyPaths(in: bytes) {
+            validator.reader.fail(path, "duplicate key; an object must not repeat a key (only one of the values would be used)")
+        }
+        let config = validator.proxyConfig(root, defaultWorkers: defaultWorkers)
+        guard let config, validator.reader.problems.isEmpty else {
+            let problems = validator.reader.problems
+            // Every nil result above records its problem; the fallback only guards that invariant.
+            throw ConfigError(problems: problems.isEmpty ? [ConfigProblem(path: "", reason: "invalid configuration")] : problems)
+        }
+        return config
+    }
+
+    // Foundation on Linux wraps the errno in NSUnderlyingError and its own description is the unhelpful
+    // "The operation could not be completed"; the POSIX text ("No such file or directory") is what helps.
+    private static func readFailureReason(_ error: Error) -> String {
+        // The underlying value is not bridged to NSError on Linux, so go through `any Error`.
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? any Error {
+            let posix = underlying as NSError
+            if posix.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(posix.code))) }
+        }
+        return nsError.localizedDescription
+    }
+}
+
+/// Keys and ranges of the file, in one place so the docs and the tests can be checked against them.
+enum ConfigSchema {
+    static let rootKeys = ["listen", "workers", "eventLoop", "clusters", "timeouts", "limits"]
+    static let listenKeys = ["redis", "memcached", "admin"]
+    static let clusterKeys = ["name", "local", "redis", "memcached"]
+
+    /// More threads than this only adds context switches on any machine this runs on.
+    static let workers = 1...256
+    /// Names end up in log lines and metric labels: keep them short and shell/label safe.
+    static let clusterNameMaxLength = 64
+
+    /// One hour: long enough for any real timeout, short enough to catch seconds typed as microseconds.
+    static let timeoutMs = 1...3_600_000
+    static var timeoutKeys: [(key: String, field: WritableKeyPath<TimeoutConfig, Duration>)] {
+        [
+            ("connectMs", \.connect), ("requestMs", \.request), ("reconnectMinMs", \.reconnectMin),
+            ("reconnectMaxMs", \.reconnectMax), ("shutdownMs", \.shutdown),
+        ]
+    }
+
+    static var limitKeys: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<LimitConfig, Int>)] {
+        [
+            // 4 GiB: Redis itself refuses a single string above 512 MiB by default and 4 GiB in any case.
+            ("maxBulkBytes", 1...4_294_967_296, \.maxBulkBytes),
+            // Redis's own ceiling for a multibulk count (INT_MAX).
+            ("maxMultibulkLength", 1...2_147_483_647, \.maxMultibulkLength),
+            ("maxInlineBytes", 1...16_777_216, \.maxInlineBytes),
+            ("clientOutputLimitBytes", 1...68_719_476_736, \.clientOutputLimitBytes),
+            ("maxClientInFlight", 1...1_048_576, \.maxClientInFlight),
+            // Linux's default fs.nr_open: no process gets more descriptors than this without sysctl changes.
+            ("maxClients", 1...1_048_576, \.maxClients),
+        ]
+    }
+
+    /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
+    static var documentedPaths: [String] {
+        rootKeys + listenKeys.map { "listen.\($0)" } + clusterKeys.map { "clusters[].\($0)" }
+            + timeoutKeys.map { "timeouts.\($0.key)" } + limitKeys.map { "limits.\($0.key)" }
+    }
+}
+
+/// The rules of the file, section by section, on top of `ConfigReader`'s typed accessors.
+struct ConfigValidator {
+    var reader = ConfigReader()
+
+    mutating func proxyConfig(_ root: JSONTree, defaultWorkers: Int) -> ProxyConfig? {
+        guard let top = reader.object(root, at: "", allowed: ConfigSchema.rootKeys) else { return nil }
+
+        let listen = self.listen(top["listen"])
+
+        var workers: Int? = min(max(defaultWorkers, ConfigSchema.workers.lowerBound), ConfigSchema.workers.upperBound)
+        if let value = top["workers"] { workers = reader.integer(value, at: "workers", in: ConfigSchema.workers) }
+
+        var eventLoop: LoopBackendKind? = .dispatch
+        if let value = top["eventLoop"] { eventLoop = self.eventLoop(value) }
+
+        let clusters = self.clusters(top["clusters"], listen: listen)
+        let timeouts = self.timeouts(top["timeouts"])
+        let limits = self.limits(top["limits"])
+
+        guard let listenConfig = listen.config, let workers, let eventLoop, let clusters, let timeouts, let limits
+        else { return nil }
+        return ProxyConfig(
+            listen: listenConfig, workers: workers, eventLoop: eventLoop, clusters: clusters,
+            timeouts: timeouts, limits: limits)
+    }
+
+    /// What the listen section says, including which protocol listeners are configured at all (even when
+    /// their address is invalid), which the cluster rules depend on.
+    struct Listen {
+        var config: ListenConfig?
+        var redisSet = false
+        var memcachedSet = false
+        /// Listener addresses with a fixed port, to catch a backend pointing at the proxy itself.
+        var fixed: [(path: String, endpoint: Endpoint)] = []
+    }
+
+    private mutating func listen(_ value: JSONTree?) -> Listen {
+        var result = Listen()
+        guard let value else {
+            reader.fail("listen", "required key is missing; set at least \"redis\" (e.g. {\"redis\": \"127.0.0.1:6379\"})")
+            return result
+        }
+        guard let members = reader.object(value, at: "listen", allowed: ConfigSchema.listenKeys) else { return result }
+        result.redisSet = members["redis"] != nil
+        result.memcachedSet = members["memcached"] != nil
+        if !result.redisSet && !result.memcachedSet {
+            reader.fail("listen", "no proxy listener; set \"redis\" and/or \"memcached\" (\"admin\" alone serves no clients)")
+        }
+        var config = ListenConfig()
+        var valid = result.redisSet || result.memcachedSet
+        for key in ConfigSchema.listenKeys {
+            guard let member = members[key] else { continue }
+            let path = "listen.\(key)"
+            guard let endpoint = reader.endpoint(member, at: path, listener: true) else { valid = false; continue }
+            if endpoint.port != 0 {
+                if let clash = result.fixed.first(where: { $0.endpoint == endpoint }) {
+                    reader.fail(path, "same address as \(clash.path); each listener needs its own port")
+                    valid = false
+                }
+                result.fixed.append((path, endpoint))
+            }
+            switch key {
+            case "redis": config.redis = endpoint
+            case "memcached": config.memcached = endpoint
+            default: config.admin = endpoint
+            }
+        }
+        result.config = valid ? config : nil
+        return result
+    }
+
+    private mutating func eventLoop(_ value: JSONTree) -> LoopBackendKind? {
+        guard let name = reader.string(value, at: "eventLoop") else { return nil }
+        switch LoopBackendKind(rawValue: name) {
+        case .dispatch:
+            return .dispatch
+        case .libev:
+            // Accepted by the data model so configs can name it, refused until its loop backend exists.
+            reader.fail("eventLoop", "the libev loop backend is not built yet; use \"dispatch\"")
+            return nil
+        case nil:
+            let choices = LoopBackendKind.allCases.map { ConfigPath.quoted($0.rawValue) }.joined(separator: ", ")
+            reader.fail("eventLoop", "expected one of \(choices), got \(ConfigPath.quoted(name))")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,182 @@
+/// The `clusters`, `timeouts` and `limits` sections. Each returns nil after recording its problems.
+extension ConfigValidator {
+    mutating func clusters(_ value: JSONTree?, listen: Listen) -> [ClusterConfig]? {
+        guard let value else {
+            reader.fail("clusters", "required key is missing; list at least one cluster")
+            return nil
+        }
+        guard let elements = reader.array(value, at: "clusters", of: "cluster objects") else { return nil }
+        if elements.isEmpty {
+            reader.fail("clusters", "must list at least one cluster")
+            return nil
+        }
+        var clusters: [ClusterConfig] = []
+        var firstUse: [String: String] = [:]  // cluster name -> path of its first use
+        var valid = true
+        for (index, element) in elements.enumerated() {
+            let path = ConfigPath.index("clusters", index)
+            let (name, cluster) = self.cluster(element, at: path, listen: listen)
+            // Names are compared even when the rest of the cluster is invalid, so one run shows both.
+            if let name {
+                let namePath = ConfigPath.key(path, "name")
+                if let first = firstUse[name] {
+                    reader.fail(namePath, "duplicate cluster name \(ConfigPath.quoted(name)) (first used at \(first))")
+                    valid = false
+                } else {
+                    firstUse[name] = namePath
+                }
+            }
+            if let cluster { clusters.append(cluster) } else { valid = false }
+        }
+        return valid ? clusters : nil
+    }
+
+    /// The cluster's name when the name itself is valid, and the whole cluster when everything is.
+    private mutating func cluster(_ value: JSONTree, at path: String, listen: Listen) -> (name: String?, config: ClusterConfig?) {
+        guard let members = reader.object(value, at: path, allowed: ConfigSchema.clusterKeys) else { return (nil, nil) }
+        var valid = true
+
+        var name: String?
+        if let member = members["name"] {
+            if let text = reader.string(member, at: ConfigPath.key(path, "name")), checkClusterName(text, at: ConfigPath.key(path, "name")) {
+                name = text
+            } else {
+                valid = false
+            }
+        } else {
+            reader.fail(ConfigPath.key(path, "name"), "required key is missing")
+            valid = false
+        }
+
+        var local = false
+        if let member = members["local"] {
+            if let flag = reader.bool(member, at: ConfigPath.key(path, "local")) { local = flag } else { valid = false }
+        }
+
+        // Server endpoints must be unique within the cluster across both protocols: the same host:port
+        // cannot be a redis and a memcached server, and listing one twice would double its share of keys.
+        var seen: [Endpoint: String] = [:]
+        var servers: [String: [Endpoint]] = [:]
+        var listed: [String: Int] = [:]  // entries written, valid or not
+        for key in ["redis", "memcached"] {
+            guard let member = members[key] else { continue }
+            let listPath = ConfigPath.key(path, key)
+            if case .string(let text) = member {
+                // The likeliest slip, so the message shows the fix.
+                reader.fail(listPath, "expected an array of \"host:port\" strings, got a string; write a list even for one server: [\(ConfigPath.quoted(text))]")
+                valid = false
+                continue
+            }
+            guard let elements = reader.array(member, at: listPath, of: "\"host:port\" strings") else {
+                valid = false
+                continue
+            }
+            listed[key] = elements.count
+            var endpoints: [Endpoint] = []
+            for (index, element) in elements.enumerated() {
+                let elementPath = ConfigPath.index(listPath, index)
+                guard let endpoint = reader.endpoint(element, at: elementPath, listener: false) else {
+                    valid = false
+                    continue
+                }
+                if let first = seen[endpoint] {
+                    reader.fail(elementPath, "duplicate server \(endpoint) (already listed at \(first))")
+                    valid = false
+                } else {
+                    seen[endpoint] = elementPath
+                }
+                if let own = listen.fixed.first(where: { $0.endpoint == endpoint }) {
+                    reader.fail(elementPath, "\(endpoint) is the proxy's own \(own.path) address; the proxy would forward to itself")
+                    valid = false
+                }
+                endpoints.append(endpoint)
+            }
+            servers[key] = endpoints
+        }
+
+        // Every write goes to every cluster, so each cluster needs servers for every protocol the proxy
+        // serves. A list that is not a list, or has only bad entries, already has its own problems.
+        for (key, isSet) in [("redis", listen.redisSet), ("memcached", listen.memcachedSet)] where isSet {
+            let notAList = members[key] != nil && listed[key] == nil
+            if !notAList && (listed[key] ?? 0) == 0 {
+                reader.fail(path, "has no \(key) servers, but listen.\(key) is set; every cluster needs \(key) servers")
+                valid = false
+            }
+        }
+        guard valid, let name else { return (name, nil) }
+        return (name, ClusterConfig(name: name, local: local, redis: servers["redis"] ?? [], memcached: servers["memcached"] ?? []))
+    }
+
+    private mutating func checkClusterName(_ name: String, at path: String) -> Bool {
+        if name.isEmpty {
+            reader.fail(path, "must not be empty")
+            return false
+        }
+        let allowed = name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII
+                && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                    || scalar == "." || scalar == "_" || scalar == "-")
+        }
+        if !allowed {
+            reader.fail(path, "may contain only letters A-Z a-z, digits, '.', '_' and '-', got \(ConfigPath.quoted(name))")
+            return false
+        }
+        if name.count > ConfigSchema.clusterNameMaxLength {
+            reader.fail(path, "must be at most \(ConfigSchema.clusterNameMaxLength) characters long, got \(name.count)")
+            return false
+        }
+        return true
+    }
+
+    mutating func timeouts(_ value: JSONTree?) -> TimeoutConfig? {
+        var config = TimeoutConfig()
+        guard let value else { return config }
+        let keys = ConfigSchema.timeoutKeys
+        guard let members = reader.object(value, at: "timeouts", allowed: keys.map(\.key)) else { return nil }
+        var valid = true
+        for (key, field) in keys {
+            guard let member = members[key] else { continue }
+            if let ms = reader.integer(member, at: "timeouts.\(key)", in: ConfigSchema.timeoutMs) {
+                config[keyPath: field] = .milliseconds(ms)
+            } else {
+                valid = false
+            }
+        }
+        guard valid else { return nil }
+        // Compared on the effective values, so a lone reconnectMaxMs below the default minimum is caught too;
+        // the problem goes on whichever of the two the file actually set.
+        if config.reconnectMin > config.reconnectMax {
+            let minMs = Self.milliseconds(config.reconnectMin)
+            let maxMs = Self.milliseconds(config.reconnectMax)
+            if members["reconnectMinMs"] != nil {
+                reader.fail("timeouts.reconnectMinMs", "must not exceed reconnectMaxMs (\(maxMs)), got \(minMs)")
+            } else {
+                reader.fail("timeouts.reconnectMaxMs", "must be at least reconnectMinMs (\(minMs)), got \(maxMs)")
+            }
+            return nil
+        }
+        return config
+    }
+
+    mutating func limits(_ value: JSONTree?) -> LimitConfig? {
+        var config = LimitConfig()
+        guard let value else { return config }
+        let keys = ConfigSchema.limitKeys
+        guard let members = reader.object(value, at: "limits", allowed: keys.map(\.key)) else { return nil }
+        var valid = true
+        for (key, range, field) in keys {
+            guard let member = members[key] else { continue }
+            if let limit = reader.integer(member, at: "limits.\(key)", in: range) {
+                config[keyPath: field] = limit
+            } else {
+                valid = false
+            }
+        }
+        return valid ? config : nil
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

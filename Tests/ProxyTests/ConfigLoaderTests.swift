@@ -1,0 +1,339 @@
+#if canImport(Proxy)
+@testable import Proxy
+#else
+// Built standalone from a mini-package that compiles only Sources/Proxy/Configuration.
+@testable import ConfigUnderTest
+#endif
+import Foundation
+import Testing
+
+// MARK: - Helpers
+
+/// The problems `parse` reports for `json`, or [] when it loads.
+private func problems(_ json: String, defaultWorkers: Int = 4) -> [ConfigProblem] {
+    do {
+        _ = try ConfigLoader.parse(Array(json.utf8), defaultWorkers: defaultWorkers)
+        return []
+    } catch let error as ConfigError {
+        return error.problems
+    } catch {
+        Issue.record("parse threw \(error), not a ConfigError")
+        return []
+    }
+}
+
+private func load(_ json: String, defaultWorkers: Int = 4) throws -> ProxyConfig {
+    try ConfigLoader.parse(Array(json.utf8), defaultWorkers: defaultWorkers)
+}
+
+/// A valid minimal file with pieces swapped in; `extra` is appended to the root object.
+private func file(
+    listen: String = #"{"redis": "127.0.0.1:6379"}"#,
+    clusters: String = #"[{"name": "a", "redis": ["127.0.0.1:16379"]}]"#,
+    extra: String = ""
+) -> String {
+    #"{"listen": \#(listen), "clusters": \#(clusters)\#(extra.isEmpty ? "" : ", " + extra)}"#
+}
+
+private func endpoint(_ text: String) -> Endpoint { Endpoint(parsing: text)! }
+
+/// The repository root, found from this file even when it is reached through a symlink.
+private let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksInPath()
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+// MARK: - Valid files
+
+@Test func fullFileRoundTripsToExpectedConfig() throws {
+    let json = #"""
+        {
+          "listen": {"redis": "0.0.0.0:7000", "memcached": "[::1]:7001", "admin": "localhost:0"},
+          "workers": 3,
+          "eventLoop": "dispatch",
+          "clusters": [
+            {"name": "dc-a", "local": true, "redis": ["10.0.0.1:6379", "10.0.0.2:6379"], "memcached": ["10.0.0.1:11211"]},
+            {"name": "DC_b.2", "local": false, "redis": ["[fe80::1]:6379"], "memcached": ["cache-b:11211"]},
+            {"name": "dc-c", "local": true, "redis": ["10.2.0.1:6379"], "memcached": ["10.2.0.1:11211"]}
+          ],
+          "timeouts": {"connectMs": 250, "requestMs": 2000, "reconnectMinMs": 10, "reconnectMaxMs": 10, "shutdownMs": 1},
+          "limits": {"maxBulkBytes": 1024, "maxMultibulkLength": 16, "maxInlineBytes": 128,
+                     "clientOutputLimitBytes": 4096, "maxClientInFlight": 1, "maxClients": 1048576}
+        }
+        """#
+    let expected = ProxyConfig(
+        listen: ListenConfig(
+            redis: Endpoint(host: "0.0.0.0", port: 7000), memcached: Endpoint(host: "::1", port: 7001),
+            admin: Endpoint(host: "localhost", port: 0)),
+        workers: 3,
+        eventLoop: .dispatch,
+        clusters: [
+            ClusterConfig(
+                name: "dc-a", local: true, redis: [endpoint("10.0.0.1:6379"), endpoint("10.0.0.2:6379")],
+                memcached: [endpoint("10.0.0.1:11211")]),
+            ClusterConfig(
+                name: "DC_b.2", local: false, redis: [Endpoint(host: "fe80::1", port: 6379)],
+                memcached: [endpoint("cache-b:11211")]),
+            ClusterConfig(
+                name: "dc-c", local: true, redis: [endpoint("10.2.0.1:6379")], memcached: [endpoint("10.2.0.1:11211")]),
+        ],
+        timeouts: TimeoutConfig(
+            connect: .milliseconds(250), request: .milliseconds(2000), reconnectMin: .milliseconds(10),
+            reconnectMax: .milliseconds(10), shutdown: .milliseconds(1)),
+        limits: LimitConfig(
+            maxBulkBytes: 1024, maxMultibulkLength: 16, maxInlineBytes: 128, clientOutputLimitBytes: 4096,
+            maxClientInFlight: 1, maxClients: 1_048_576)
+    )
+    #expect(try load(json, defaultWorkers: 8) == expected)
+}
+
+@Test func absentKeysTakeTheirDocumentedDefaults() throws {
+    let config = try load(file(), defaultWorkers: 6)
+    #expect(config.workers == 6)
+    #expect(config.eventLoop == .dispatch)
+    #expect(config.listen == ListenConfig(redis: endpoint("127.0.0.1:6379")))
+    #expect(config.clusters == [ClusterConfig(name: "a", local: false, redis: [endpoint("127.0.0.1:16379")], memcached: [])])
+    // The numbers docs/configuration.md promises, spelled out rather than compared with TimeoutConfig().
+    #expect(config.timeouts.connect == .milliseconds(1000))
+    #expect(config.timeouts.request == .milliseconds(5000))
+    #expect(config.timeouts.reconnectMin == .milliseconds(50))
+    #expect(config.timeouts.reconnectMax == .milliseconds(5000))
+    #expect(config.timeouts.shutdown == .milliseconds(10000))
+    #expect(config.limits.maxBulkBytes == 536_870_912)
+    #expect(config.limits.maxMultibulkLength == 1_048_576)
+    #expect(config.limits.maxInlineBytes == 65536)
+    #expect(config.limits.clientOutputLimitBytes == 268_435_456)
+    #expect(config.limits.maxClientInFlight == 4096)
+    #expect(config.limits.maxClients == 100_000)
+    // Empty sections mean "all defaults" too.
+    #expect(try load(file(extra: #""timeouts": {}, "limits": {}"#)) == load(file()))
+}
+
+@Test func defaultWorkersIsClampedToTheAllowedRange() throws {
+    #expect(try load(file(), defaultWorkers: 0).workers == 1)
+    #expect(try load(file(), defaultWorkers: 1000).workers == 256)
+}
+
+@Test func acceptedEdgeValues() throws {
+    // Port 0 ("any free port") for listeners, even two of them.
+    let anyPort = try load(file(listen: #"{"redis": "127.0.0.1:0", "admin": "127.0.0.1:0"}"#))
+    #expect(anyPort.listen.redis?.port == 0 && anyPort.listen.admin?.port == 0)
+    // Integral numbers written with a fraction or exponent are the same integers.
+    #expect(try load(file(extra: #""workers": 2.0"#)).workers == 2)
+    #expect(try load(file(extra: #""timeouts": {"requestMs": 5e3}"#)).timeouts.request == .milliseconds(5000))
+    // No local cluster at all is allowed: reads are then ranked by latency alone.
+    #expect(try load(file()).clusters.allSatisfy { !$0.local })
+    // Range ends.
+    #expect(try load(file(extra: #""workers": 256, "timeouts": {"connectMs": 3600000}"#)).workers == 256)
+    // A cluster may list servers for a protocol nobody listens for; they are just unused.
+    #expect(try load(file(clusters: #"[{"name": "a", "redis": ["h:1"], "memcached": ["h:2"]}]"#)).clusters[0].memcached.count == 1)
+}
+
+@Test func exampleConfigFileLoads() throws {
+    let path = repositoryRoot.appendingPathComponent("config.example.json").path
+    let config = try ConfigLoader.load(path: path, defaultWorkers: 1)
+    #expect(config.listen == ListenConfig(
+        redis: endpoint("127.0.0.1:6379"), memcached: endpoint("127.0.0.1:11211"), admin: endpoint("127.0.0.1:9121")))
+    #expect(config.workers == 2)
+    #expect(config.clusters.map(\.name) == ["dc-a", "dc-b", "dc-c"])
+    #expect(config.clusters.map(\.local) == [true, false, false])
+    #expect(config.clusters.map(\.redis) == [[endpoint("127.0.0.1:16379")], [endpoint("127.0.0.1:16380")], [endpoint("127.0.0.1:16381")]])
+    #expect(config.clusters.map(\.memcached) == [[endpoint("127.0.0.1:11311")], [endpoint("127.0.0.1:11312")], [endpoint("127.0.0.1:11313")]])
+}
+
+@Test func everyKeyIsDocumented() throws {
+    let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+    for path in ConfigSchema.documentedPaths {
+        #expect(docs.contains("`\(path)`"), "docs/configuration.md does not document `\(path)`")
+    }
+}
+
+// MARK: - One rule, one failing example
+
+struct RuleCase: Sendable, CustomTestStringConvertible {
+    var name: String
+    var json: String
+    var expected: [ConfigProblem]
+    var testDescription: String { name }
+
+    init(_ name: String, _ json: String, _ path: String, _ reason: String) {
+        self.name = name
+        self.json = json
+        self.expected = [ConfigProblem(path: path, reason: reason)]
+    }
+}
+
+private let rootKeys = "allowed keys: listen, workers, eventLoop, clusters, timeouts, limits"
+
+private let ruleCases: [RuleCase] = [
+    // Unknown keys, at every level, with a guess when one is close.
+    RuleCase("unknown root key", file(extra: #""wrokers": 2"#), "wrokers", "unknown key (did you mean \"workers\"?); \(rootKeys)"),
+    RuleCase("unknown key needing quotes", file(extra: #""my key": 2"#), #"["my key"]"#, "unknown key; \(rootKeys)"),
+    RuleCase("unknown listen key", file(listen: #"{"redis": "127.0.0.1:6379", "http": "127.0.0.1:80"}"#),
+             "listen.http", "unknown key; allowed keys: redis, memcached, admin"),
+    RuleCase("unknown cluster key", file(clusters: #"[{"name": "a", "redis": ["h:1"], "weight": 2}]"#),
+             "clusters[0].weight", "unknown key; allowed keys: name, local, redis, memcached"),
+    RuleCase("unknown timeouts key", file(extra: #""timeouts": {"requestms": 10}"#), "timeouts.requestms",
+             "unknown key (did you mean \"requestMs\"?); allowed keys: connectMs, requestMs, reconnectMinMs, reconnectMaxMs, shutdownMs"),
+    RuleCase("unknown limits key", file(extra: #""limits": {"maxBytes": 10}"#), "limits.maxBytes",
+             "unknown key; allowed keys: maxBulkBytes, maxMultibulkLength, maxInlineBytes, clientOutputLimitBytes, maxClientInFlight, maxClients"),
+    // Types, with booleans and numbers told apart.
+    RuleCase("workers as string", file(extra: #""workers": "2""#), "workers", "expected an integer, got a string"),
+    RuleCase("workers as boolean", file(extra: #""workers": true"#), "workers", "expected an integer, got a boolean"),
+    RuleCase("workers as null", file(extra: #""workers": null"#), "workers", "expected an integer, got null"),
+    RuleCase("workers fractional", file(extra: #""workers": 1.5"#), "workers", "expected an integer, got 1.5, which has a fractional part"),
+    RuleCase("local as integer", file(clusters: #"[{"name": "a", "local": 1, "redis": ["h:1"]}]"#),
+             "clusters[0].local", "expected a boolean (true or false), got an integer"),
+    RuleCase("local as string", file(clusters: #"[{"name": "a", "local": "true", "redis": ["h:1"]}]"#),
+             "clusters[0].local", "expected a boolean (true or false), got a string"),
+    RuleCase("timeouts as array", file(extra: #""timeouts": []"#), "timeouts", "expected an object, got an array"),
+    // Ranges.
+    RuleCase("workers zero", file(extra: #""workers": 0"#), "workers", "must be between 1 and 256, got 0"),
+    RuleCase("workers too many", file(extra: #""workers": 257"#), "workers", "must be between 1 and 256, got 257"),
+    RuleCase("workers beyond Int", file(extra: #""workers": 1e30"#), "workers", "must be between 1 and 256, got 1e+30"),
+    RuleCase("request timeout zero", file(extra: #""timeouts": {"requestMs": 0}"#), "timeouts.requestMs", "must be between 1 and 3600000, got 0"),
+    RuleCase("connect timeout as string", file(extra: #""timeouts": {"connectMs": "1000"}"#), "timeouts.connectMs", "expected an integer, got a string"),
+    RuleCase("reconnect min above max", file(extra: #""timeouts": {"reconnectMinMs": 6000}"#),
+             "timeouts.reconnectMinMs", "must not exceed reconnectMaxMs (5000), got 6000"),
+    RuleCase("reconnect max below default min", file(extra: #""timeouts": {"reconnectMaxMs": 10}"#),
+             "timeouts.reconnectMaxMs", "must be at least reconnectMinMs (50), got 10"),
+    RuleCase("bulk limit zero", file(extra: #""limits": {"maxBulkBytes": 0}"#), "limits.maxBulkBytes", "must be between 1 and 4294967296, got 0"),
+    RuleCase("client limit negative", file(extra: #""limits": {"maxClients": -1}"#), "limits.maxClients", "must be between 1 and 1048576, got -1"),
+    // eventLoop.
+    RuleCase("libev not built yet", file(extra: #""eventLoop": "libev""#), "eventLoop", "the libev loop backend is not built yet; use \"dispatch\""),
+    RuleCase("unknown loop", file(extra: #""eventLoop": "epoll""#), "eventLoop", #"expected one of "dispatch", "libev", got "epoll""#),
+    // listen.
+    RuleCase("listen missing", #"{"clusters": [{"name": "a", "redis": ["h:1"]}]}"#, "listen",
+             #"required key is missing; set at least "redis" (e.g. {"redis": "127.0.0.1:6379"})"#),
+    RuleCase("listen admin only", file(listen: #"{"admin": "127.0.0.1:9121"}"#), "listen",
+             #"no proxy listener; set "redis" and/or "memcached" ("admin" alone serves no clients)"#),
+    RuleCase("listen as string", file(listen: #""127.0.0.1:6379""#), "listen", "expected an object, got a string"),
+    RuleCase("listener without port", file(listen: #"{"redis": "localhost"}"#), "listen.redis",
+             #"expected "host:port" or "[IPv6]:port" (e.g. "127.0.0.1:6379"), got "localhost""#),
+    RuleCase("listener port too high", file(listen: #"{"redis": "127.0.0.1:70000"}"#), "listen.redis", "port must be between 0 and 65535, got 70000"),
+    RuleCase("listener signed port", file(listen: #"{"redis": "127.0.0.1:+80"}"#), "listen.redis",
+             #"expected "host:port" or "[IPv6]:port" (e.g. "127.0.0.1:6379"), got "127.0.0.1:+80""#),
+    RuleCase("listener with space", file(listen: #"{"redis": "127.0.0.1 :6379"}"#), "listen.redis", #"must not contain whitespace, got "127.0.0.1 :6379""#),
+    RuleCase("listener as number", file(listen: #"{"redis": 6379}"#), "listen.redis", #"expected a "host:port" string, got an integer"#),
+    RuleCase("two listeners one port", file(listen: #"{"redis": "127.0.0.1:6379", "admin": "127.0.0.1:6379"}"#), "listen.admin",
+             "same address as listen.redis; each listener needs its own port"),
+    // clusters.
+    RuleCase("clusters missing", #"{"listen": {"redis": "127.0.0.1:6379"}}"#, "clusters", "required key is missing; list at least one cluster"),
+    RuleCase("clusters empty", file(clusters: "[]"), "clusters", "must list at least one cluster"),
+    RuleCase("clusters as object", file(clusters: #"{"name": "a"}"#), "clusters", "expected an array of cluster objects, got an object"),
+    RuleCase("cluster as string", file(clusters: #"["dc-a"]"#), "clusters[0]", "expected an object, got a string"),
+    RuleCase("cluster name missing", file(clusters: #"[{"redis": ["h:1"]}]"#), "clusters[0].name", "required key is missing"),
+    RuleCase("cluster name empty", file(clusters: #"[{"name": "", "redis": ["h:1"]}]"#), "clusters[0].name", "must not be empty"),
+    RuleCase("cluster name with space", file(clusters: #"[{"name": "dc a", "redis": ["h:1"]}]"#), "clusters[0].name",
+             #"may contain only letters A-Z a-z, digits, '.', '_' and '-', got "dc a""#),
+    RuleCase("cluster name non-ASCII", file(clusters: #"[{"name": "dé", "redis": ["h:1"]}]"#), "clusters[0].name",
+             #"may contain only letters A-Z a-z, digits, '.', '_' and '-', got "dé""#),
+    RuleCase("cluster name too long", file(clusters: #"[{"name": "\#(String(repeating: "x", count: 65))", "redis": ["h:1"]}]"#),
+             "clusters[0].name", "must be at most 64 characters long, got 65"),
+    RuleCase("cluster name as number", file(clusters: #"[{"name": 1, "redis": ["h:1"]}]"#), "clusters[0].name", "expected a string, got an integer"),
+    RuleCase("duplicate cluster names", file(clusters: #"[{"name": "a", "redis": ["h:1"]}, {"name": "a", "redis": ["h:2"]}]"#),
+             "clusters[1].name", #"duplicate cluster name "a" (first used at clusters[0].name)"#),
+    RuleCase("cluster without redis servers", file(clusters: #"[{"name": "a", "redis": ["h:1"]}, {"name": "b", "memcached": ["h:2"]}]"#),
+             "clusters[1]", "has no redis servers, but listen.redis is set; every cluster needs redis servers"),
+    RuleCase("cluster with empty redis list", file(clusters: #"[{"name": "a", "redis": []}]"#),
+             "clusters[0]", "has no redis servers, but listen.redis is set; every cluster needs redis servers"),
+    RuleCase("cluster without memcached servers", file(listen: #"{"memcached": "127.0.0.1:11211"}"#, clusters: #"[{"name": "a", "redis": ["h:1"]}]"#),
+             "clusters[0]", "has no memcached servers, but listen.memcached is set; every cluster needs memcached servers"),
+    RuleCase("server list as string", file(clusters: #"[{"name": "a", "redis": "h:1"}]"#), "clusters[0].redis",
+             #"expected an array of "host:port" strings, got a string; write a list even for one server: ["h:1"]"#),
+    RuleCase("server port zero", file(clusters: #"[{"name": "a", "redis": ["h:0"]}]"#), "clusters[0].redis[0]",
+             #"port 0 means "any free port" and is allowed only for listeners; a server needs its real port"#),
+    RuleCase("server port too high", file(clusters: #"[{"name": "a", "redis": ["h:65536"]}]"#), "clusters[0].redis[0]",
+             "port must be between 1 and 65535, got 65536"),
+    RuleCase("server not a string", file(clusters: #"[{"name": "a", "redis": [6379]}]"#), "clusters[0].redis[0]",
+             #"expected a "host:port" string, got an integer"#),
+    RuleCase("duplicate server", file(clusters: #"[{"name": "a", "redis": ["h:1", "h:2", "h:1"]}]"#), "clusters[0].redis[2]",
+             "duplicate server h:1 (already listed at clusters[0].redis[0])"),
+    RuleCase("same server for both protocols", file(clusters: #"[{"name": "a", "redis": ["h:1"], "memcached": ["h:1"]}]"#),
+             "clusters[0].memcached[0]", "duplicate server h:1 (already listed at clusters[0].redis[0])"),
+    RuleCase("server is the proxy itself", file(clusters: #"[{"name": "a", "redis": ["127.0.0.1:6379"]}]"#), "clusters[0].redis[0]",
+             "127.0.0.1:6379 is the proxy's own listen.redis address; the proxy would forward to itself"),
+    // Structure of the document.
+    RuleCase("duplicate root key", file(extra: #""workers": 2, "workers": 3"#), "workers",
+             "duplicate key; an object must not repeat a key (only one of the values would be used)"),
+    RuleCase("duplicate nested key, escaped", file(clusters: #"[{"name": "a", "redis": ["h:1"], "\u006eame": "b"}]"#), "clusters[0].name",
+             "duplicate key; an object must not repeat a key (only one of the values would be used)"),
+    RuleCase("root is an array", "[]", "", "expected an object, got an array"),
+    RuleCase("root is a number", "3", "", "expected an object, got an integer"),
+    RuleCase("empty file", " \n", "", "the file is empty; expected a JSON object"),
+]
+
+@Test(arguments: ruleCases)
+func eachRuleRejectsItsExample(_ rule: RuleCase) {
+    #expect(problems(rule.json) == rule.expected)
+}
+
+// MARK: - Whole-file behaviour
+
+@Test func everyProblemIsReportedAtOnce() {
+    let json = #"""
+        {
+          "listen": {"redis": "127.0.0.1:6379", "admin": "nowhere"},
+          "workers": 0,
+          "eventLoop": "libev",
+          "clusters": [
+            {"name": "dc-a", "local": "yes", "redis": ["127.0.0.1:16379"]},
+            {"name": "dc-a", "memcached": ["127.0.0.1:11311"]}
+          ],
+          "timeouts": {"requestMs": -5, "connectMS": 10},
+          "limits": {"maxClients": 0.5},
+          "extra": true
+        }
+        """#
+    let expected = [
+        ConfigProblem(path: "extra", reason: "unknown key; \(rootKeys)"),
+        ConfigProblem(path: "listen.admin", reason: #"expected "host:port" or "[IPv6]:port" (e.g. "127.0.0.1:6379"), got "nowhere""#),
+        ConfigProblem(path: "workers", reason: "must be between 1 and 256, got 0"),
+        ConfigProblem(path: "eventLoop", reason: "the libev loop backend is not built yet; use \"dispatch\""),
+        ConfigProblem(path: "clusters[0].local", reason: "expected a boolean (true or false), got a string"),
+        ConfigProblem(path: "clusters[1]", reason: "has no redis servers, but listen.redis is set; every cluster needs redis servers"),
+        ConfigProblem(path: "clusters[1].name", reason: #"duplicate cluster name "dc-a" (first used at clusters[0].name)"#),
+        ConfigProblem(path: "timeouts.connectMS", reason: "unknown key (did you mean \"connectMs\"?); allowed keys: connectMs, requestMs, reconnectMinMs, reconnectMaxMs, shutdownMs"),
+        ConfigProblem(path: "timeouts.requestMs", reason: "must be between 1 and 3600000, got -5"),
+        ConfigProblem(path: "limits.maxClients", reason: "expected an integer, got 0.5, which has a fractional part"),
+    ]
+    #expect(problems(json) == expected)
+}
+
+@Test func errorDescriptionIsOneLinePerProblem() {
+    let error = ConfigError(problems: [
+        ConfigProblem(path: "workers", reason: "must be between 1 and 256, got 0"),
+        ConfigProblem(path: "", reason: "the file is empty; expected a JSON object"),
+    ])
+    #expect(error.description == "workers: must be between 1 and 256, got 0\nthe file is empty; expected a JSON object")
+    #expect(error.localizedDescription == error.description)
+}
+
+@Test func syntaxErrorsGiveLineAndColumn() {
+    let found = problems("{\n  \"workers\": 2,\n  \"clusters\": ]\n}")
+    #expect(found.count == 1)
+    #expect(found.first?.path == "")
+    #expect(found.first?.reason.hasPrefix("invalid JSON: ") == true)
+    #expect(found.first?.reason.contains("line 3, column 15") == true, "\(found)")
+    // Columns count characters, not bytes.
+    #expect(JSONTree.lineAndColumn(ofByte: 11, in: Array("{\"é😀\": x}".utf8)) == (1, 8))
+    #expect(JSONTree.lineAndColumn(ofByte: 0, in: []) == (1, 1))
+}
+
+@Test func booleansAndNumbersAreToldApart() throws {
+    #expect(try JSONTree.parse(Array(#"[true, false, 1, 0, 1.0, -0, 18446744073709551615]"#.utf8))
+        == .array([.bool(true), .bool(false), .integer(1), .integer(0), .number(1.0), .integer(0), .number(18446744073709551615.0)]))
+}
+
+@Test func loadReadsFilesAndReportsUnreadableOnes() throws {
+    let path = NSTemporaryDirectory() + "metacluster-config-\(UUID().uuidString).json"
+    try Data(file(extra: #""workers": 5"#).utf8).write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    #expect(try ConfigLoader.load(path: path, defaultWorkers: 1).workers == 5)
+
+    let missing = path + ".missing"
+    #expect(throws: ConfigError(problems: [ConfigProblem(path: "", reason: "cannot read config file \"\(missing)\": No such file or directory")])) {
+        try ConfigLoader.load(path: missing, defaultWorkers: 1)
+    }
+    #expect(throws: ConfigError(problems: [ConfigProblem(path: "", reason: "cannot read config file \"/\": Is a directory")])) {
+        try ConfigLoader.load(path: "/", defaultWorkers: 1)
+    }
+}
