@@ -131,11 +131,22 @@ public enum Posix {
     }
 
     public static func localAddress(_ fd: Int32) throws -> SocketAddress {
+        try address(fd, "getsockname", Glibc.getsockname)
+    }
+
+    public static func peerAddress(_ fd: Int32) throws -> SocketAddress {
+        try address(fd, "getpeername", Glibc.getpeername)
+    }
+
+    private static func address(
+        _ fd: Int32, _ name: StaticString,
+        _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) throws -> SocketAddress {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = try withUnsafeMutablePointer(to: &storage) { p in
             try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                try mustSucceed("getsockname") { Glibc.getsockname(fd, sa, &len) }
+                try mustSucceed(name) { call(fd, sa, &len) }
             }
         }
         return SocketAddress(storage: storage, length: len)

@@ -292,8 +292,10 @@ public final class SocketChannel: IOHandler, BatchFlushable {
         state = .closed
         loop.unregister(fd)
         Posix.close(fd)
-        if let b = input_ { input_ = nil; loop.buffers.release(b) }
-        if let b = output_ { output_ = nil; loop.buffers.release(b) }
+        // Dropped, not pooled: the delegate may be closing us from inside channelRead while it still
+        // holds `input`, and a pooled buffer would be handed to another connection under it.
+        input_ = nil
+        output_ = nil
         let d = delegate
         delegate = nil
         d?.channelClosed(self, error: error)

@@ -61,8 +61,19 @@ struct LocalCommand {
             guard arguments.count == 3 else { return wrongArity() }
             setName(arg(2))
         case "client|setinfo":
+            // Library name/version describe the client to the server; the proxy keeps no such
+            // per-client record on the shared backend connections, so it accepts and drops them.
             guard arguments.count == 4 else { return wrongArity() }
             session.reply(Self.ok)
+        case "client|info":
+            let name = session.name.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            let line = "id=\(session.id) addr=\(session.peer) laddr=\(session.local) name=\(name) db=0 resp=\(session.protocolVersion) lib=metacluster-proxy\n"
+            session.reply(bulk(Array(line.utf8)))
+        case "acl|whoami":
+            session.reply(bulk(Array("default".utf8)))
+        case "readonly", "readwrite":
+            // What a standalone redis says: the proxy presents itself as one non-cluster server.
+            session.replyError("ERR This instance has cluster support disabled")
         default:
             session.replyError("ERR \(displayName) is not supported through metacluster")
         }

@@ -38,6 +38,10 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
 
     var outstanding: Int { order.outstanding }
 
+    /// The client's address, for CLIENT INFO (a system call; not for the request path).
+    var peer: String { (try? Posix.peerAddress(channel.fd)).map { "\($0)" } ?? "?" }
+    var local: String { (try? Posix.localAddress(channel.fd)).map { "\($0)" } ?? "?" }
+
     // MARK: input
 
     func channelRead(_ channel: SocketChannel) {
@@ -62,6 +66,8 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
                     // Not consumed: it waits for the barrier and is parsed again then.
                     return
                 }
+                // Handling can close the client (output limit); its input is then gone.
+                guard channel.state == .open else { return }
                 input.consume(length)
             case .empty(let length):
                 input.consume(length)
@@ -123,8 +129,9 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         }
         switch info.access {
         case .read, .write:
-            if let option = info.blockingOption, hasOption(option, base: base, arguments: arguments) {
-                replyError("ERR \(info.name.uppercased()) with \(option.uppercased()) blocks the shared backend connection and is not supported through metacluster yet")
+            if info.blockingOption != nil || info.flags.contains(.blocking),
+               worker.commands.isBlocking(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }) {
+                replyError("ERR \(CommandTable.blockingRefusal)")
             } else {
                 forward(frame)
             }
@@ -139,19 +146,6 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             replyError("ERR \(reason)")
         }
         return true
-    }
-
-    private func hasOption(_ option: String, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
-        let wanted = Array(option.utf8)
-        for range in arguments.dropFirst() where range.count == wanted.count {
-            var equal = true
-            for (i, b) in base[range].enumerated() where b | 0x20 != wanted[i] | 0x20 {
-                equal = false
-                break
-            }
-            if equal { return true }
-        }
-        return false
     }
 
     @inline(__always)

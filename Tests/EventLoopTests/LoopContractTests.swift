@@ -1,0 +1,314 @@
+import Dispatch
+import Foundation
+import Testing
+@testable import EventLoop
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The loop contract, run against every backend.
+enum Backend: String, CaseIterable, Sendable {
+    case dispatch
+
+    func make(index: Int = 0) throws -> DispatchEpollLoop {
+        try DispatchEpollLoop(index: index)
+    }
+}
+
+/// Collects callbacks from a loop for a test to wait on.
+final class Probe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func record(_ s: String) {
+        lock.lock(); items.append(s); lock.unlock()
+        semaphore.signal()
+    }
+
+    func wait(count: Int, timeout: TimeInterval = 5) -> [String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            lock.lock(); let n = items.count; lock.unlock()
+            if n >= count || Date() > deadline { break }
+            _ = semaphore.wait(timeout: .now() + .milliseconds(50))
+        }
+        lock.lock(); defer { lock.unlock() }
+        return items
+    }
+}
+
+func socketPair() -> (Int32, Int32) {
+    var fds: [Int32] = [0, 0]
+    let rc = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds)
+    precondition(rc == 0)
+    return (fds[0], fds[1])
+}
+
+final class RecordingDelegate: ChannelDelegate, @unchecked Sendable {
+    let probe: Probe
+    var received: [UInt8] = []
+    var echo = false
+    init(probe: Probe) { self.probe = probe }
+    func channelConnected(_ channel: SocketChannel) { probe.record("connected") }
+    func channelRead(_ channel: SocketChannel) {
+        let bytes = Array(channel.input.readable)
+        channel.input.consume(bytes.count)
+        received += bytes
+        if echo { bytes.withUnsafeBytes { channel.send($0) } }
+        probe.record("read:\(bytes.count)")
+    }
+    func channelInputClosed(_ channel: SocketChannel) { probe.record("eof"); channel.close() }
+    func channelDrained(_ channel: SocketChannel) { probe.record("drained") }
+    func channelClosed(_ channel: SocketChannel, error: Error?) { probe.record("closed:\(error.map { "\($0)" } ?? "nil")") }
+}
+
+@Suite struct LoopContractTests {
+    @Test(arguments: Backend.allCases)
+    func executeRunsOnTheLoopInOrder(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let probe = Probe()
+        for i in 0..<100 { loop.execute { probe.record("\(i)") } }
+        #expect(probe.wait(count: 100) == (0..<100).map(String.init))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func oneShotAndRepeatingTimers(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let probe = Probe()
+        let start = DispatchTime.now()
+        loop.execute {
+            loop.schedule(after: .milliseconds(30), repeating: nil) { probe.record("once") }
+            var ticks = 0
+            var timer: LoopTimer?
+            timer = loop.schedule(after: .milliseconds(5), repeating: .milliseconds(5)) {
+                ticks += 1
+                probe.record("tick")
+                if ticks == 3 { timer?.cancel() }
+            }
+        }
+        let seen = probe.wait(count: 4)
+        let elapsedMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+        #expect(seen.filter { $0 == "tick" }.count == 3)
+        #expect(seen.contains("once"))
+        #expect(elapsedMs >= 25)
+        // A cancelled repeating timer stays quiet.
+        Thread.sleep(forTimeInterval: 0.05)
+        #expect(probe.wait(count: 0).filter { $0 == "tick" }.count == 3)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func channelEchoesAndWritesAreBatched(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let (a, b) = socketPair()
+        defer { close(b) }
+        let probe = Probe()
+        let delegate = RecordingDelegate(probe: probe)
+        delegate.echo = true
+        loop.execute { _ = try! SocketChannel.adopt(fd: a, loop: loop, delegate: delegate) }
+        let message = Array("hello loop".utf8)
+        #expect(write(b, message, message.count) == message.count)
+        _ = probe.wait(count: 1)
+        var buffer = [UInt8](repeating: 0, count: 64)
+        var got: [UInt8] = []
+        let deadline = Date().addingTimeInterval(5)
+        while got.count < message.count && Date() < deadline {
+            let n = read(b, &buffer, buffer.count)
+            if n > 0 { got += buffer[0..<n] } else { usleep(1000) }
+        }
+        #expect(got == message)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func largeOutputWaitsForWritabilityAndArrivesWhole(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let (a, b) = socketPair()
+        defer { close(b) }
+        let probe = Probe()
+        let delegate = RecordingDelegate(probe: probe)
+        // Far beyond the socket buffer, so the first write must hit EAGAIN and arm write interest.
+        let payload = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        loop.execute {
+            let channel = try! SocketChannel.adopt(fd: a, loop: loop, delegate: delegate)
+            payload.withUnsafeBytes { channel.send($0) }
+            channel.notifyWhenDrained()
+        }
+        var got: [UInt8] = []
+        got.reserveCapacity(payload.count)
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        let deadline = Date().addingTimeInterval(10)
+        while got.count < payload.count && Date() < deadline {
+            let n = read(b, &buffer, buffer.count)
+            if n > 0 { got += buffer[0..<n] } else { usleep(500) }
+        }
+        #expect(got.count == payload.count)
+        #expect(got == payload)
+        #expect(probe.wait(count: 1).contains("drained"))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func peerCloseIsReportedAndChannelCloses(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let (a, b) = socketPair()
+        let probe = Probe()
+        let delegate = RecordingDelegate(probe: probe)
+        loop.execute { _ = try! SocketChannel.adopt(fd: a, loop: loop, delegate: delegate) }
+        close(b)
+        let seen = probe.wait(count: 2)
+        #expect(seen.contains("eof"))
+        #expect(seen.contains("closed:nil"))
+    }
+
+    /// A descriptor closed earlier in a batch must not get that batch's later events, even when its
+    /// number is reused at once.
+    @Test(arguments: Backend.allCases)
+    func staleEventsForAReusedDescriptorAreDropped(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let probe = Probe()
+        let (a1, b1) = socketPair()
+        let (a2, b2) = socketPair()
+        defer { close(b1); close(b2) }
+
+        final class Closer: IOHandler, @unchecked Sendable {
+            let loop: EventLoop; let victim: Int32; let probe: Probe; let replacement: IOHandler
+            init(loop: EventLoop, victim: Int32, probe: Probe, replacement: IOHandler) {
+                self.loop = loop; self.victim = victim; self.probe = probe; self.replacement = replacement
+            }
+            func handle(_ events: IOEvents) {
+                probe.record("closer")
+                loop.unregister(victim)
+                close(victim)
+                // Reuse the number for a new registration in the same batch.
+                let (x, _) = socketPair()
+                if x != victim { dup2(x, victim); close(x) }
+                try! loop.register(victim, interest: [], handler: replacement)
+                loop.unregister(a1Fd)
+            }
+            var a1Fd: Int32 = -1
+        }
+        final class Victim: IOHandler, @unchecked Sendable {
+            let probe: Probe; let name: String
+            init(probe: Probe, name: String) { self.probe = probe; self.name = name }
+            func handle(_ events: IOEvents) { probe.record(name) }
+        }
+        let old = Victim(probe: probe, name: "old")
+        let replacement = Victim(probe: probe, name: "replacement")
+        let closer = Closer(loop: loop, victim: a2, probe: probe, replacement: replacement)
+        closer.a1Fd = a1
+        loop.execute {
+            try! loop.register(a1, interest: .read, handler: closer)
+            try! loop.register(a2, interest: .read, handler: old)
+        }
+        _ = probe.wait(count: 0, timeout: 0.05)
+        // Both become readable before the loop wakes, so both events land in one batch; whichever
+        // comes first, the victim's event must be dropped once the closer ran.
+        _ = write(b2, "x", 1)
+        _ = write(b1, "x", 1)
+        let seen = probe.wait(count: 2, timeout: 1)
+        #expect(seen.contains("closer"))
+        #expect(!seen.contains("replacement"))
+        if let closerAt = seen.firstIndex(of: "closer") {
+            #expect(!seen[closerAt...].contains("old"))
+        }
+        close(a1)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func connectToAClosedPortFailsWithTheCallsName(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        // Bind then close to find a port with nothing listening.
+        let listenerFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenerFD, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let port = try Posix.localAddress(listenerFD).port
+        close(listenerFD)
+        let probe = Probe()
+        let delegate = RecordingDelegate(probe: probe)
+        loop.execute {
+            _ = try! SocketChannel.connect(to: try! SocketAddress(host: "127.0.0.1", port: port), loop: loop, delegate: delegate)
+        }
+        let seen = probe.wait(count: 1)
+        #expect(seen.count == 1)
+        #expect(seen.first?.hasPrefix("closed:connect:") == true)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func listenerAcceptsAndConnectSucceeds(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        let probe = Probe()
+        let server = RecordingDelegate(probe: probe)
+        server.echo = true
+        let client = RecordingDelegate(probe: probe)
+        let portBox = Probe()
+        loop.execute {
+            let listener = try! Listener(
+                address: try! SocketAddress(host: "127.0.0.1", port: 0), loop: loop,
+                onAccept: { fd in _ = try! SocketChannel.adopt(fd: fd, loop: loop, delegate: server) },
+                onError: { _ in })
+            portBox.record("\(listener.address.port)")
+            let channel = try! SocketChannel.connect(to: listener.address, loop: loop, delegate: client)
+            Array("ping".utf8).withUnsafeBytes { channel.send($0) }
+        }
+        _ = portBox.wait(count: 1)
+        let deadline = Date().addingTimeInterval(5)
+        while client.received.count < 4 && Date() < deadline { _ = probe.wait(count: 100, timeout: 0.05) }
+        #expect(probe.wait(count: 0).contains("connected"))
+        loop.runAndWait { #expect(client.received == Array("ping".utf8)) }
+    }
+}
+
+@Suite struct PosixTests {
+    @Test func errorsNameTheCall() throws {
+        #expect(throws: SystemError.self) { try Posix.read(-1, UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1), 1) }
+        do {
+            _ = try Posix.read(-1, UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1), 1)
+        } catch let error as SystemError {
+            #expect(error.function == "read")
+            #expect(error.errno == EBADF)
+            #expect(error.description.hasPrefix("read: "))
+        }
+    }
+
+    @Test func wouldBlockIsAValue() throws {
+        let (a, b) = socketPair()
+        defer { close(a); close(b) }
+        var byte: UInt8 = 0
+        #expect(try Posix.read(a, &byte, 1) == .wouldBlock)
+    }
+}
+
+@Suite struct BufferTests {
+    @Test func appendConsumeCompactAndGrow() {
+        let buffer = IOBuffer(capacity: 64)
+        let chunk = [UInt8](repeating: 7, count: 48)
+        buffer.append(chunk)
+        buffer.consume(40)
+        buffer.append(chunk)   // compacts rather than grows: 8 live + 48 fits in 64
+        #expect(buffer.capacity == 64)
+        #expect(buffer.readableBytes == 56)
+        buffer.append([UInt8](0..<200))
+        #expect(buffer.capacity >= 256)
+        #expect(Array(buffer.readable.suffix(200)) == [UInt8](0..<200))
+    }
+
+    @Test func poolKeepsStandardBuffersAndDropsGrownOnes() {
+        let pool = BufferPool(bufferSize: 1024, maxPooled: 2)
+        let a = pool.acquire()
+        let b = pool.acquire()
+        b.reserve(4096)
+        pool.release(a)
+        pool.release(b)
+        #expect(pool.pooledCount == 1)
+        #expect(pool.acquire() === a)
+    }
+}
