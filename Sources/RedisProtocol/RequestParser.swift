@@ -3,8 +3,8 @@ public enum RequestParseResult: Equatable, Sendable {
     /// One request of `length` bytes at the start of the input; its arguments are in
     /// `parser.arguments`.
     case request(length: Int)
-    /// Consume `length` bytes and send no reply: a blank inline line, `*0\r\n` or `*-1\r\n`
-    /// (Redis does the same).
+    /// Consume `length` bytes and send no reply: a blank inline line, `*0\r\n` or the null array
+    /// `*-1\r\n` (as Redis does). Unlike Redis, a count below -1 is a protocol error.
     case empty(length: Int)
     /// More bytes are needed. The frame is at least `atLeast` bytes long in total, so the caller
     /// need not call `parse` again before it holds that many (this keeps a large bulk from being
@@ -152,6 +152,9 @@ public struct RequestParser: Sendable {
         case .invalid: return .invalid(.invalidMultibulkLength)
         }
         guard count <= limits.maxMultibulkLength else { return .invalid(.invalidMultibulkLength) }
+        // Redis silently skips any `*-N`. `*-1` is RESP's null array, so skipping it is harmless;
+        // any other negative count means the stream is out of step, and the proxy refuses it.
+        if count < -1 { return .invalid(.invalidMultibulkLength) }
         if count <= 0 { return .empty(length: pos) }
 
         let minimum = Self.minimumElementBytes

@@ -129,7 +129,8 @@ struct RequestParserTests {
     @Test func emptyRequestsAreConsumedWithoutReply() {
         #expect(respParseRequest(respBytes("*0\r\n")).0 == .empty(length: 4))
         #expect(respParseRequest(respBytes("*-1\r\n")).0 == .empty(length: 5))
-        #expect(respParseRequest(respBytes("*-7\r\n$3\r\n")).0 == .empty(length: 5))
+        // Counts below -1 are refused (Redis skips them; see RequestParseResult.empty).
+        #expect(respParseRequest(respBytes("*-7\r\n$3\r\n")).0 == .invalid(.invalidMultibulkLength))
         #expect(respParseRequest(respBytes("\r\n")).0 == .empty(length: 2))
         #expect(respParseRequest(respBytes("\n")).0 == .empty(length: 1))
         #expect(respParseRequest(respBytes(" \t \r\nPING\r\n")).0 == .empty(length: 5))
