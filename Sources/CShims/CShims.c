@@ -5,6 +5,18 @@ int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     return accept4(fd, addr, len, flags);
 }
 
+#include <errno.h>
+#include <time.h>
+
+int cshims_epoll_wait_micros(int epfd, struct epoll_event *events, int max, long micros) {
+    struct timespec ts = { .tv_sec = micros / 1000000, .tv_nsec = (micros % 1000000) * 1000 };
+    int n = epoll_pwait2(epfd, events, max, &ts, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        n = epoll_wait(epfd, events, max, (int)((micros + 999) / 1000));
+    }
+    return n;
+}
+
 const uint32_t cshims_EPOLLIN = EPOLLIN, cshims_EPOLLOUT = EPOLLOUT, cshims_EPOLLERR = EPOLLERR,
     cshims_EPOLLHUP = EPOLLHUP, cshims_EPOLLRDHUP = EPOLLRDHUP, cshims_EPOLLET = EPOLLET;
 

@@ -32,8 +32,14 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
         var generation: UInt32 = 0
     }
 
-    public init(index: Int) throws {
+    /// How long a batch that just did work waits in place for more events (0 = return at once).
+    public let idleWaitMicros: Int
+    /// Longest stretch one wake-up may keep the queue before timers and tasks get their turn.
+    private let maxBusyNanoseconds: UInt64 = 2_000_000
+
+    public init(index: Int, idleWaitMicros: Int = 100) throws {
         self.index = index
+        self.idleWaitMicros = idleWaitMicros
         self.queue = DispatchQueue(label: "metacluster.loop.\(index)", qos: .userInteractive)
         self.epfd = try Posix.epollCreate()
         self.events = .allocate(capacity: Int(maxEvents))
@@ -89,29 +95,46 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
 
     private func drain() {
         guard !isShutdown else { return }
+        let started = Posix.monotonicNanoseconds()
+        var timeoutMicros = 0
         while true {
             batchTime = Posix.monotonicNanoseconds()
             let n: Int
             do {
-                n = try Posix.epollWait(epfd, events, maxEvents, timeout: 0)
+                n = try Posix.epollWait(epfd, events, maxEvents, micros: timeoutMicros)
             } catch {
                 n = 0
             }
-            for i in 0..<n {
-                let event = events[i]
-                let fd = Int(UInt32(truncatingIfNeeded: event.data.u64))
-                let generation = UInt32(truncatingIfNeeded: event.data.u64 >> 32)
-                guard fd < slots.count, slots[fd].generation == generation, let handler = slots[fd].handler else {
-                    continue
-                }
-                var ready: IOEvents = []
-                if event.events & cshims_EPOLLIN != 0 { ready.insert(.read) }
-                if event.events & cshims_EPOLLOUT != 0 { ready.insert(.write) }
-                if event.events & (cshims_EPOLLERR | cshims_EPOLLHUP | cshims_EPOLLRDHUP) != 0 { ready.insert(.failure) }
-                handler.handle(ready)
-            }
+            if n == 0 { break }
+            dispatchEvents(n)
             flushPending()
-            if n < Int(maxEvents) { break }
+            if n == Int(maxEvents) {
+                timeoutMicros = 0
+                continue
+            }
+            // The set is quiet for now, but what was just written (requests to backends, replies to
+            // clients) usually brings an answer within microseconds. Waiting for it here, briefly,
+            // saves the round trip through libdispatch's manager thread and a worker wake-up, which
+            // dominates latency with few clients. Bounded so timers and tasks on this queue still run.
+            guard idleWaitMicros > 0, batchTime &- started < maxBusyNanoseconds else { break }
+            timeoutMicros = idleWaitMicros
+        }
+    }
+
+    @inline(__always)
+    private func dispatchEvents(_ n: Int) {
+        for i in 0..<n {
+            let event = events[i]
+            let fd = Int(UInt32(truncatingIfNeeded: event.data.u64))
+            let generation = UInt32(truncatingIfNeeded: event.data.u64 >> 32)
+            guard fd < slots.count, slots[fd].generation == generation, let handler = slots[fd].handler else {
+                continue
+            }
+            var ready: IOEvents = []
+            if event.events & cshims_EPOLLIN != 0 { ready.insert(.read) }
+            if event.events & cshims_EPOLLOUT != 0 { ready.insert(.write) }
+            if event.events & (cshims_EPOLLERR | cshims_EPOLLHUP | cshims_EPOLLRDHUP) != 0 { ready.insert(.failure) }
+            handler.handle(ready)
         }
     }
 

@@ -176,6 +176,13 @@ public enum Posix {
         Int(try mustSucceed("epoll_wait") { epoll_wait(epfd, events, max, timeout) })
     }
 
+    /// Waits up to `micros` microseconds (0 = poll) for events.
+    public static func epollWait(
+        _ epfd: Int32, _ events: UnsafeMutablePointer<epoll_event>, _ max: Int32, micros: Int
+    ) throws -> Int {
+        Int(try mustSucceed("epoll_pwait2") { cshims_epoll_wait_micros(epfd, events, max, micros) })
+    }
+
     // MARK: misc
 
     /// Monotonic nanoseconds, for timeouts and latency; never goes backwards.

@@ -33,7 +33,9 @@ public final class SocketChannel: IOHandler, BatchFlushable {
     public enum State { case connecting, open, closed }
 
     public let fd: Int32
-    public unowned let loop: EventLoop
+    /// unowned(unsafe): a loop outlives every channel registered on it (channels are closed before a
+    /// loop shuts down), and a checked reference would cost an atomic operation per access.
+    public unowned(unsafe) let loop: EventLoop
     /// Strong until close, which breaks the cycle with the owner.
     public var delegate: ChannelDelegate?
     public private(set) var state: State

@@ -17,6 +17,10 @@
 // accept4 is declared only under _GNU_SOURCE, which Swift's Glibc module does not define.
 int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
+// epoll_pwait2 (microsecond timeouts, Linux 5.11+) is declared only under _GNU_SOURCE. Falls back to
+// epoll_wait rounded up to a millisecond where the kernel lacks it.
+int cshims_epoll_wait_micros(int epfd, struct epoll_event *events, int max, long micros);
+
 // The EPOLL* constants are enum members with mixed types (EPOLLET is 1u << 31); plain uint32_t is easier from Swift.
 extern const uint32_t cshims_EPOLLIN, cshims_EPOLLOUT, cshims_EPOLLERR, cshims_EPOLLHUP,
     cshims_EPOLLRDHUP, cshims_EPOLLET;

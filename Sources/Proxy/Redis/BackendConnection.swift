@@ -18,7 +18,8 @@ final class BackendConnection: ChannelDelegate {
 
     let endpoint: Endpoint
     let protocolVersion: Int
-    unowned let loop: EventLoop
+    /// unowned(unsafe): loops outlive their workers' connections (see `RedisWorker.loop`).
+    unowned(unsafe) let loop: EventLoop
     private let timeouts: TimeoutConfig
     private var logger: Logger
     private(set) var state: State = .idle

@@ -15,7 +15,9 @@ import RedisProtocol
 final class RedisClientSession: ChannelDelegate, ReplyConsumer {
     let id: Int
     let channel: SocketChannel
-    unowned let worker: RedisWorker
+    /// unowned(unsafe): a worker outlives its sessions (it closes them before it goes), and this is
+    /// read several times per request.
+    unowned(unsafe) let worker: RedisWorker
     var logger: Logger
     /// 2 or 3, as negotiated with HELLO.
     var protocolVersion = 2
