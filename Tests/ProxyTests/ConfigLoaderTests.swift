@@ -49,6 +49,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksIn
           "listen": {"redis": "0.0.0.0:7000", "memcached": "[::1]:7001", "admin": "localhost:0"},
           "workers": 3,
           "eventLoop": "dispatch",
+          "loopIdleWaitMicros": 0,
           "clusters": [
             {"name": "dc-a", "local": true, "redis": ["10.0.0.1:6379", "10.0.0.2:6379"], "memcached": ["10.0.0.1:11211"]},
             {"name": "DC_b.2", "local": false, "redis": ["[fe80::1]:6379"], "memcached": ["cache-b:11211"]},
@@ -65,6 +66,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksIn
             admin: Endpoint(host: "localhost", port: 0)),
         workers: 3,
         eventLoop: .dispatch,
+        loopIdleWaitMicros: 0,
         clusters: [
             ClusterConfig(
                 name: "dc-a", local: true, redis: [endpoint("10.0.0.1:6379"), endpoint("10.0.0.2:6379")],
@@ -89,6 +91,7 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksIn
     let config = try load(file(), defaultWorkers: 6)
     #expect(config.workers == 6)
     #expect(config.eventLoop == .dispatch)
+    #expect(config.loopIdleWaitMicros == 100)
     #expect(config.listen == ListenConfig(redis: endpoint("127.0.0.1:6379")))
     #expect(config.clusters == [ClusterConfig(name: "a", local: false, redis: [endpoint("127.0.0.1:16379")], memcached: [])])
     // The numbers docs/configuration.md promises, spelled out rather than compared with TimeoutConfig().
@@ -161,7 +164,7 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-private let rootKeys = "allowed keys: listen, workers, eventLoop, clusters, timeouts, limits"
+private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits"
 
 private let ruleCases: [RuleCase] = [
     // Unknown keys, at every level, with a guess when one is close.
@@ -179,6 +182,8 @@ private let ruleCases: [RuleCase] = [
     RuleCase("workers as string", file(extra: #""workers": "2""#), "workers", "expected an integer, got a string"),
     RuleCase("workers as boolean", file(extra: #""workers": true"#), "workers", "expected an integer, got a boolean"),
     RuleCase("workers as null", file(extra: #""workers": null"#), "workers", "expected an integer, got null"),
+    RuleCase("idle wait too long", file(extra: #""loopIdleWaitMicros": 10001"#), "loopIdleWaitMicros", "must be between 0 and 10000, got 10001"),
+    RuleCase("idle wait negative", file(extra: #""loopIdleWaitMicros": -1"#), "loopIdleWaitMicros", "must be between 0 and 10000, got -1"),
     RuleCase("workers fractional", file(extra: #""workers": 1.5"#), "workers", "expected an integer, got 1.5, which has a fractional part"),
     RuleCase("local as integer", file(clusters: #"[{"name": "a", "local": 1, "redis": ["h:1"]}]"#),
              "clusters[0].local", "expected a boolean (true or false), got an integer"),

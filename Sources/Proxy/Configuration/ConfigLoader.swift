@@ -52,12 +52,14 @@ public enum ConfigLoader {
 
 /// Keys and ranges of the file, in one place so the docs and the tests can be checked against them.
 enum ConfigSchema {
-    static let rootKeys = ["listen", "workers", "eventLoop", "clusters", "timeouts", "limits"]
+    static let rootKeys = ["listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits"]
     static let listenKeys = ["redis", "memcached", "admin"]
     static let clusterKeys = ["name", "local", "redis", "memcached"]
 
     /// More threads than this only adds context switches on any machine this runs on.
     static let workers = 1...256
+    /// 10 ms: beyond that a parked loop would only delay its own timers.
+    static let loopIdleWaitMicros = 0...10_000
     /// Names end up in log lines and metric labels: keep them short and shell/label safe.
     static let clusterNameMaxLength = 64
 
@@ -106,14 +108,21 @@ struct ConfigValidator {
         var eventLoop: LoopBackendKind? = .dispatch
         if let value = top["eventLoop"] { eventLoop = self.eventLoop(value) }
 
+        var idleWait: Int? = 100
+        if let value = top["loopIdleWaitMicros"] {
+            idleWait = reader.integer(value, at: "loopIdleWaitMicros", in: ConfigSchema.loopIdleWaitMicros)
+        }
+
         let clusters = self.clusters(top["clusters"], listen: listen)
         let timeouts = self.timeouts(top["timeouts"])
         let limits = self.limits(top["limits"])
 
-        guard let listenConfig = listen.config, let workers, let eventLoop, let clusters, let timeouts, let limits
+        guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
+            let limits
         else { return nil }
         return ProxyConfig(
-            listen: listenConfig, workers: workers, eventLoop: eventLoop, clusters: clusters,
+            listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
+            clusters: clusters,
             timeouts: timeouts, limits: limits)
     }
 

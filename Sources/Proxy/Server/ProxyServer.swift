@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import EventLoop
 import Logging
 
@@ -30,7 +29,7 @@ public final class ProxyServer: @unchecked Sendable {
         var address = try SocketAddress(host: redis.host, port: redis.port)
         do {
             for index in 0..<config.workers {
-                let loop = try DispatchEpollLoop(index: index, idleWaitMicros: Int(ProcessInfo.processInfo.environment["MC_IDLE_WAIT_US"] ?? "100") ?? 100)
+                let loop = try DispatchEpollLoop(index: index, idleWaitMicros: config.loopIdleWaitMicros)
                 loops.append(loop)
                 let worker = RedisWorker(loop: loop, config: config, listenAddress: address, clientCount: clientCount, logger: logger)
                 workers.append(worker)
