@@ -90,18 +90,4 @@ public final class IOBuffer {
         base.storeBytes(of: byte, toByteOffset: writerIndex, as: UInt8.self)
         writerIndex += 1
     }
-
-    /// Returns the memory to the size it was made with when it grew past `limit` and holds at most
-    /// that much: one large value must not pin megabytes for the life of a connection.
-    public func shrink(to initialCapacity: Int, ifLargerThan limit: Int) {
-        guard capacity > limit, readableBytes <= initialCapacity else { return }
-        let live = readableBytes
-        let newBase = UnsafeMutableRawPointer.allocate(byteCount: initialCapacity, alignment: 16)
-        newBase.copyMemory(from: base + readerIndex, byteCount: live)
-        base.deallocate()
-        base = newBase
-        capacity = initialCapacity
-        readerIndex = 0
-        writerIndex = live
-    }
 }

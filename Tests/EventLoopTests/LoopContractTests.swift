@@ -45,6 +45,19 @@ func socketPair() -> (Int32, Int32) {
     return (fds[0], fds[1])
 }
 
+/// Reads from a blocking-free socket until `count` bytes arrived or `timeout` passed.
+func readAll(_ fd: Int32, count: Int, timeout: TimeInterval = 10) -> [UInt8] {
+    var got: [UInt8] = []
+    got.reserveCapacity(count)
+    var buffer = [UInt8](repeating: 0, count: 1 << 16)
+    let deadline = Date().addingTimeInterval(timeout)
+    while got.count < count && Date() < deadline {
+        let n = read(fd, &buffer, buffer.count)
+        if n > 0 { got += buffer[0..<n] } else { usleep(500) }
+    }
+    return got
+}
+
 final class RecordingDelegate: ChannelDelegate, @unchecked Sendable {
     let probe: Probe
     var received: [UInt8] = []
@@ -112,14 +125,7 @@ final class RecordingDelegate: ChannelDelegate, @unchecked Sendable {
         let message = Array("hello loop".utf8)
         #expect(write(b, message, message.count) == message.count)
         _ = probe.wait(count: 1)
-        var buffer = [UInt8](repeating: 0, count: 64)
-        var got: [UInt8] = []
-        let deadline = Date().addingTimeInterval(5)
-        while got.count < message.count && Date() < deadline {
-            let n = read(b, &buffer, buffer.count)
-            if n > 0 { got += buffer[0..<n] } else { usleep(1000) }
-        }
-        #expect(got == message)
+        #expect(readAll(b, count: message.count) == message)
     }
 
     @Test(arguments: Backend.allCases)
@@ -131,20 +137,13 @@ final class RecordingDelegate: ChannelDelegate, @unchecked Sendable {
         let probe = Probe()
         let delegate = RecordingDelegate(probe: probe)
         // Far beyond the socket buffer, so the first write must hit EAGAIN and arm write interest.
-        let payload = (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let payload = (0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         loop.execute {
             let channel = try! SocketChannel.adopt(fd: a, loop: loop, delegate: delegate)
             payload.withUnsafeBytes { channel.send($0) }
             channel.notifyWhenDrained()
         }
-        var got: [UInt8] = []
-        got.reserveCapacity(payload.count)
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        let deadline = Date().addingTimeInterval(10)
-        while got.count < payload.count && Date() < deadline {
-            let n = read(b, &buffer, buffer.count)
-            if n > 0 { got += buffer[0..<n] } else { usleep(500) }
-        }
+        let got = readAll(b, count: payload.count)
         #expect(got.count == payload.count)
         #expect(got == payload)
         #expect(probe.wait(count: 1).contains("drained"))
