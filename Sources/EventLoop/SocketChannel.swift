@@ -119,8 +119,9 @@ public final class SocketChannel: IOHandler, BatchFlushable {
         updateInterest()
         // Bytes already buffered would otherwise wait for the next packet.
         if let input_, !input_.isEmpty {
-            loop.deferToEndOfBatch { [weak self] in
-                guard let self, self.state == .open, !self.readPaused else { return }
+            // Strong: it runs within this batch, and a weak reference would slow every later retain.
+            loop.deferToEndOfBatch { [self] in
+                guard self.state == .open, !self.readPaused else { return }
                 self.delegate?.channelRead(self)
                 self.releaseEmptyInput()
             }

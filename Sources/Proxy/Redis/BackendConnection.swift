@@ -196,8 +196,9 @@ final class BackendConnection: ChannelDelegate {
             for p in failed { p.consumer?.backendFailed(tag: p.tag, reply: reply) }
         }
         reconnectTimer?.cancel()
-        reconnectTimer = loop.schedule(after: delay, repeating: nil) { [weak self] in
-            guard let self, self.state == .backoff else { return }
+        // Strong (not weak, which would slow every retain of this object): close() cancels the timer.
+        reconnectTimer = loop.schedule(after: delay, repeating: nil) { [self] in
+            guard self.state == .backoff else { return }
             self.connect()
         }
     }
