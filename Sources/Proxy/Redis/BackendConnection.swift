@@ -11,7 +11,8 @@ import RedisProtocol
 /// - While connecting, requests wait in order (bounded by the connect timeout); while in back-off after
 ///   a failure, `send` refuses at once and the caller answers the client with `unavailableReply`.
 /// - A failure (reset, garbage, request timeout) fails every request in flight on this connection and
-///   only those; the connection then reconnects with exponential back-off and jitter.
+///   only those, handing each consumer its request bytes back; the connection then reconnects with
+///   exponential back-off and jitter.
 /// - A RESP3 connection sends `HELLO 3` first and relays RESP3 replies byte-exact.
 final class BackendConnection: ChannelDelegate {
     enum State: Equatable { case idle, connecting, ready, backoff }
@@ -25,6 +26,10 @@ final class BackendConnection: ChannelDelegate {
     private(set) var state: State = .idle
     private var channel: SocketChannel?
     private var pending: Deque<Pending> = []
+    /// The frames of `pending`, in the same order: kept so a failure can hand every request back.
+    /// One buffer reused for the connection's life, so keeping them costs a copy, not an allocation.
+    private var sentLog = IOBuffer(capacity: BackendConnection.sentLogSize)
+    private static let sentLogSize = 16 * 1024
     private var framer = ReplyFramer()
     private var consecutiveFailures = 0
     private var connectStartedAt: UInt64 = 0
@@ -37,6 +42,7 @@ final class BackendConnection: ChannelDelegate {
         let consumer: ReplyConsumer?
         let tag: UInt64
         let sentAt: UInt64
+        let length: Int
     }
 
     init(endpoint: Endpoint, protocolVersion: Int, loop: EventLoop, timeouts: TimeoutConfig, logger: Logger) {
@@ -66,7 +72,8 @@ final class BackendConnection: ChannelDelegate {
             return false
         }
         channel!.send(frame)
-        pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime))
+        sentLog.append(frame)
+        pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime, length: frame.count))
         return true
     }
 
@@ -90,8 +97,11 @@ final class BackendConnection: ChannelDelegate {
             // Pipelined ahead of any client request: the server switches before it reads them.
             var hello: [UInt8] = []
             RESPEncoder.command(["HELLO", "3"], into: &hello)
-            hello.withUnsafeBytes { channel!.send($0) }
-            pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime))
+            hello.withUnsafeBytes {
+                channel!.send($0)
+                sentLog.append($0)
+            }
+            pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime, length: hello.count))
         }
     }
 
@@ -122,6 +132,11 @@ final class BackendConnection: ChannelDelegate {
                 guard let head = pending.popFirst() else {
                     fail(reason: "reply with no request outstanding")
                     return
+                }
+                sentLog.consume(head.length)
+                if sentLog.isEmpty && sentLog.capacity > 64 * Self.sentLogSize {
+                    // A large value went through: do not keep its memory for the connection's life.
+                    sentLog = IOBuffer(capacity: Self.sentLogSize)
                 }
                 if let consumer = head.consumer {
                     consumer.backendReplied(tag: head.tag, reply: reply)
@@ -190,11 +205,7 @@ final class BackendConnection: ChannelDelegate {
                 "consecutiveFailures": "\(consecutiveFailures)", "retryIn": "\(delay)",
             ])
         }
-        let failed = pending
-        pending.removeAll()
-        unavailableReply.withUnsafeBytes { reply in
-            for p in failed { p.consumer?.backendFailed(tag: p.tag, reply: reply) }
-        }
+        failPending(reply: unavailableReply)
         reconnectTimer?.cancel()
         // Strong (not weak, which would slow every retain of this object): close() cancels the timer.
         reconnectTimer = loop.schedule(after: delay, repeating: nil) { [self] in
@@ -224,11 +235,27 @@ final class BackendConnection: ChannelDelegate {
             channel.delegate = nil
             channel.close()
         }
+        state = .idle
+        failPending(reply: Self.errorReply(endpoint: endpoint, reason: "proxy shutting down"))
+    }
+
+    /// Hands every request in flight back to its consumer with `reply`, oldest first.
+    private func failPending(reply: [UInt8]) {
         let failed = pending
         pending.removeAll()
-        state = .idle
-        let reply = Self.errorReply(endpoint: endpoint, reason: "proxy shutting down")
-        reply.withUnsafeBytes { r in for p in failed { p.consumer?.backendFailed(tag: p.tag, reply: r) } }
+        // Consumers may send again (elsewhere) while we iterate: work on a detached copy of the log.
+        let log = Array(sentLog.readable)
+        sentLog.clear()
+        var offset = 0
+        log.withUnsafeBytes { bytes in
+            reply.withUnsafeBytes { r in
+                for p in failed {
+                    let request = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + p.length)])
+                    offset += p.length
+                    p.consumer?.backendFailed(tag: p.tag, request: request, reply: r)
+                }
+            }
+        }
     }
 
     static func errorReply(endpoint: Endpoint, reason: String) -> [UInt8] {

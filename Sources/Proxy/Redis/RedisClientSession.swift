@@ -165,7 +165,7 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         complete(tag: tag, reply: reply)
     }
 
-    func backendFailed(tag: UInt64, reply: UnsafeRawBufferPointer) {
+    func backendFailed(tag: UInt64, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
         complete(tag: tag, reply: reply)
     }
 
