@@ -42,6 +42,9 @@ struct Metacluster: AsyncParsableCommand {
             print("\(config): configuration is valid")
             return
         }
+        // Trap the signals before the listener opens: a client (or a test) may send SIGTERM as soon as
+        // the port accepts, and an untrapped SIGTERM would kill the process without a graceful stop.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let server = ProxyServer(config: proxyConfig, logger: logger)
         do {
             try server.start()
@@ -50,7 +53,6 @@ struct Metacluster: AsyncParsableCommand {
             throw ExitCode(1)
         }
         logger.info("started", metadata: ["version": "\(MetaclusterVersion.current)"])
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         for await signal in signals {
             logger.info("signal received", metadata: ["signal": "\(signal)"])
             break
