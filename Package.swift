@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Layers (dependencies point one way, the compiler enforces them):
-//   CShims/CLibev/CHiredis  ->  EventLoop, RedisProtocol  ->  Proxy  ->  metacluster
+//   CShims/CLibev/CHiredis  ->  EventLoop, RedisProtocol, Routing  ->  Proxy  ->  metacluster
 // EventLoop knows nothing of Redis; RedisProtocol knows nothing of sockets.
 // Release builds skip run-time exclusivity checks in the hot modules: profiling showed
 // swift_beginAccess at about 5% of the proxy's CPU; debug builds (and so the tests) keep them.
@@ -34,11 +34,13 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(name: "RedisProtocol", dependencies: ["CHiredis"], swiftSettings: hotPathSettings),
+        .target(name: "Routing", swiftSettings: hotPathSettings),
         .target(
             name: "Proxy",
             dependencies: [
                 "EventLoop",
                 "RedisProtocol",
+                "Routing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -55,7 +57,8 @@ let package = Package(
         ),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -92,6 +92,9 @@ private let repositoryRoot = URL(fileURLWithPath: #filePath).resolvingSymlinksIn
     #expect(config.workers == 6)
     #expect(config.eventLoop == .dispatch)
     #expect(config.loopIdleWaitMicros == 100)
+    #expect(config.writeAck == .first)
+    #expect(config.health == HealthConfig(failureLimit: 3, probeIntervalMs: 1000))
+    #expect(config.backlog == BacklogConfig(maxBytes: 67_108_864, maxEntries: 1_000_000))
     #expect(config.listen == ListenConfig(redis: endpoint("127.0.0.1:6379")))
     #expect(config.clusters == [ClusterConfig(name: "a", local: false, redis: [endpoint("127.0.0.1:16379")], memcached: [])])
     // The numbers docs/configuration.md promises, spelled out rather than compared with TimeoutConfig().
@@ -164,7 +167,7 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits"
+private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog"
 
 private let ruleCases: [RuleCase] = [
     // Unknown keys, at every level, with a guess when one is close.
@@ -182,6 +185,9 @@ private let ruleCases: [RuleCase] = [
     RuleCase("workers as string", file(extra: #""workers": "2""#), "workers", "expected an integer, got a string"),
     RuleCase("workers as boolean", file(extra: #""workers": true"#), "workers", "expected an integer, got a boolean"),
     RuleCase("workers as null", file(extra: #""workers": null"#), "workers", "expected an integer, got null"),
+    RuleCase("unknown ack policy", file(extra: #""writeAck": "quorum""#), "writeAck", #"expected one of "first", "local", "majority", "all", got "quorum""#),
+    RuleCase("failure limit zero", file(extra: #""health": {"failureLimit": 0}"#), "health.failureLimit", "must be between 1 and 1000, got 0"),
+    RuleCase("unknown backlog key", file(extra: #""backlog": {"dir": "/x"}"#), "backlog.dir", "unknown key; allowed keys: maxBytes, maxEntries"),
     RuleCase("idle wait too long", file(extra: #""loopIdleWaitMicros": 10001"#), "loopIdleWaitMicros", "must be between 0 and 10000, got 10001"),
     RuleCase("idle wait negative", file(extra: #""loopIdleWaitMicros": -1"#), "loopIdleWaitMicros", "must be between 0 and 10000, got -1"),
     RuleCase("workers fractional", file(extra: #""workers": 1.5"#), "workers", "expected an integer, got 1.5, which has a fractional part"),

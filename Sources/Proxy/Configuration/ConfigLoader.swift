@@ -1,4 +1,5 @@
 import Foundation
+import Routing
 
 /// Reads and validates the daemon's JSON configuration file (`docs/configuration.md` is the reference).
 ///
@@ -52,7 +53,10 @@ public enum ConfigLoader {
 
 /// Keys and ranges of the file, in one place so the docs and the tests can be checked against them.
 enum ConfigSchema {
-    static let rootKeys = ["listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits"]
+    static let rootKeys = [
+        "listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits", "writeAck", "health",
+        "backlog",
+    ]
     static let listenKeys = ["redis", "memcached", "admin"]
     static let clusterKeys = ["name", "local", "redis", "memcached"]
 
@@ -86,10 +90,19 @@ enum ConfigSchema {
         ]
     }
 
+    static var healthKeys: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<HealthConfig, Int>)] {
+        [("failureLimit", 1...1000, \.failureLimit), ("probeIntervalMs", 10...3_600_000, \.probeIntervalMs)]
+    }
+
+    static var backlogKeys: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<BacklogConfig, Int>)] {
+        [("maxBytes", 0...68_719_476_736, \.maxBytes), ("maxEntries", 0...100_000_000, \.maxEntries)]
+    }
+
     /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
     static var documentedPaths: [String] {
         rootKeys + listenKeys.map { "listen.\($0)" } + clusterKeys.map { "clusters[].\($0)" }
             + timeoutKeys.map { "timeouts.\($0.key)" } + limitKeys.map { "limits.\($0.key)" }
+            + healthKeys.map { "health.\($0.key)" } + backlogKeys.map { "backlog.\($0.key)" }
     }
 }
 
@@ -115,15 +128,19 @@ struct ConfigValidator {
 
         let clusters = self.clusters(top["clusters"], listen: listen)
         let timeouts = self.timeouts(top["timeouts"])
-        let limits = self.limits(top["limits"])
+        let limits = integerSection(top["limits"], "limits", ConfigSchema.limitKeys, LimitConfig())
+        let health = integerSection(top["health"], "health", ConfigSchema.healthKeys, HealthConfig())
+        let backlog = integerSection(top["backlog"], "backlog", ConfigSchema.backlogKeys, BacklogConfig())
+        var writeAck: AckPolicy? = .first
+        if let value = top["writeAck"] { writeAck = self.writeAck(value) }
 
         guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
-            let limits
+            let limits, let health, let backlog, let writeAck
         else { return nil }
         return ProxyConfig(
             listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
             clusters: clusters,
-            timeouts: timeouts, limits: limits)
+            timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog)
     }
 
     /// What the listen section says, including which protocol listeners are configured at all (even when
@@ -169,6 +186,14 @@ struct ConfigValidator {
         }
         result.config = valid ? config : nil
         return result
+    }
+
+    private mutating func writeAck(_ value: JSONTree) -> AckPolicy? {
+        guard let name = reader.string(value, at: "writeAck") else { return nil }
+        if let policy = AckPolicy(rawValue: name) { return policy }
+        let choices = AckPolicy.allCases.map { ConfigPath.quoted($0.rawValue) }.joined(separator: ", ")
+        reader.fail("writeAck", "expected one of \(choices), got \(ConfigPath.quoted(name))")
+        return nil
     }
 
     private mutating func eventLoop(_ value: JSONTree) -> LoopBackendKind? {

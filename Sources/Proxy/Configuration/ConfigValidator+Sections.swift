@@ -158,16 +158,19 @@ extension ConfigValidator {
         return config
     }
 
-    mutating func limits(_ value: JSONTree?) -> LimitConfig? {
-        var config = LimitConfig()
+    /// A section whose keys are all integers with a range (`limits`, `health`, `backlog`).
+    mutating func integerSection<T>(
+        _ value: JSONTree?, _ name: String, _ keys: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<T, Int>)],
+        _ defaults: T
+    ) -> T? {
+        var config = defaults
         guard let value else { return config }
-        let keys = ConfigSchema.limitKeys
-        guard let members = reader.object(value, at: "limits", allowed: keys.map(\.key)) else { return nil }
+        guard let members = reader.object(value, at: name, allowed: keys.map(\.key)) else { return nil }
         var valid = true
         for (key, range, field) in keys {
             guard let member = members[key] else { continue }
-            if let limit = reader.integer(member, at: "limits.\(key)", in: range) {
-                config[keyPath: field] = limit
+            if let number = reader.integer(member, at: "\(name).\(key)", in: range) {
+                config[keyPath: field] = number
             } else {
                 valid = false
             }

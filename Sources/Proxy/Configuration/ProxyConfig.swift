@@ -3,6 +3,8 @@
 /// Contract: a value of this type has passed `ConfigLoader` validation, so every field is within its
 /// documented range and every cross-field rule holds (see `docs/configuration.md`). Durations are in
 /// milliseconds in the file and carried here as `Duration`.
+import Routing
+
 public struct ProxyConfig: Sendable, Equatable {
     public var listen: ListenConfig
     /// Worker threads, one event loop each. Default: the number of online CPUs.
@@ -16,6 +18,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var clusters: [ClusterConfig]
     public var timeouts: TimeoutConfig
     public var limits: LimitConfig
+    /// Which reply answers a write sent to every cluster. File key `writeAck`, default `first`.
+    public var writeAck: AckPolicy
+    public var health: HealthConfig
+    public var backlog: BacklogConfig
 
     public init(
         listen: ListenConfig,
@@ -24,7 +30,10 @@ public struct ProxyConfig: Sendable, Equatable {
         loopIdleWaitMicros: Int = 100,
         clusters: [ClusterConfig],
         timeouts: TimeoutConfig = TimeoutConfig(),
-        limits: LimitConfig = LimitConfig()
+        limits: LimitConfig = LimitConfig(),
+        writeAck: AckPolicy = .first,
+        health: HealthConfig = HealthConfig(),
+        backlog: BacklogConfig = BacklogConfig()
     ) {
         self.listen = listen
         self.workers = workers
@@ -33,6 +42,37 @@ public struct ProxyConfig: Sendable, Equatable {
         self.clusters = clusters
         self.timeouts = timeouts
         self.limits = limits
+        self.writeAck = writeAck
+        self.health = health
+        self.backlog = backlog
+    }
+}
+
+/// When a cluster counts as down, and how often idle clusters are probed.
+public struct HealthConfig: Sendable, Equatable {
+    /// Consecutive failed requests that mark a cluster down (a failed connect marks it down at once).
+    /// File key `failureLimit`, default 3.
+    public var failureLimit: Int
+    /// A cluster with no request for this long gets a PING, so its latency stays measured.
+    /// File key `probeIntervalMs`, default 1000.
+    public var probeIntervalMs: Int
+
+    public init(failureLimit: Int = 3, probeIntervalMs: Int = 1000) {
+        self.failureLimit = failureLimit
+        self.probeIntervalMs = probeIntervalMs
+    }
+}
+
+/// Bounds of each cluster's backlog of writes it could not take (in memory, per worker loop).
+public struct BacklogConfig: Sendable, Equatable {
+    /// File key `maxBytes`, default 64 MiB.
+    public var maxBytes: Int
+    /// File key `maxEntries`, default 1,000,000.
+    public var maxEntries: Int
+
+    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000) {
+        self.maxBytes = maxBytes
+        self.maxEntries = maxEntries
     }
 }
 
