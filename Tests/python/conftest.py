@@ -159,7 +159,8 @@ class Metacluster:
 
     def __init__(self, workdir: Path, redis_servers: list[str], *, port: Optional[int] = None,
                  workers: int = 1, timeouts: Optional[dict] = None, limits: Optional[dict] = None,
-                 config_extra: Optional[dict] = None, log_level: str = LOG_LEVEL):
+                 config_extra: Optional[dict] = None, log_level: str = LOG_LEVEL,
+                 clusters: Optional[list[dict]] = None):
         self.workdir = workdir
         self.port = port or free_port()
         self.proc: Optional[subprocess.Popen] = None
@@ -167,7 +168,7 @@ class Metacluster:
         self.config: dict[str, Any] = {
             "listen": {"redis": f"127.0.0.1:{self.port}"},
             "workers": workers,
-            "clusters": [{"name": "dc-a", "local": True, "redis": list(redis_servers)}],
+            "clusters": clusters or [{"name": "dc-a", "local": True, "redis": list(redis_servers)}],
             "timeouts": {"connectMs": 1000, "requestMs": 5000, "reconnectMinMs": 50,
                          "reconnectMaxMs": 1000, "shutdownMs": 8000, **(timeouts or {})},
         }
@@ -293,6 +294,12 @@ class Stack:
         m = Metacluster(self.workdir, [f"127.0.0.1:{p}" for p in redis_ports], **kw)
         self.proxies.append(m)
         return m.start() if start else m
+
+    def clusters(self, ports: list[int], start: bool = True, **kw: Any) -> Metacluster:
+        """metacluster with one cluster per port, named dc-a, dc-b, ...; the first is local."""
+        clusters = [{"name": f"dc-{chr(ord('a') + i)}", "local": i == 0, "redis": [f"127.0.0.1:{p}"]}
+                    for i, p in enumerate(ports)]
+        return self.metacluster([], start=start, clusters=clusters, **kw)
 
     def proxy_endpoint(self, **kw: Any) -> Endpoint:
         """A backend redis-server and, unless TARGET=direct, metacluster in front of it."""

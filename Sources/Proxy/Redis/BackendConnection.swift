@@ -18,7 +18,11 @@ final class BackendConnection: ChannelDelegate {
     enum State: Equatable { case idle, connecting, ready, backoff }
 
     let endpoint: Endpoint
+    /// Index of the cluster this server belongs to.
+    let cluster: Int
     let protocolVersion: Int
+    /// unowned(unsafe): the worker owns this connection and outlives it.
+    unowned(unsafe) let observer: BackendObserver
     /// unowned(unsafe): loops outlive their workers' connections (see `RedisWorker.loop`).
     unowned(unsafe) let loop: EventLoop
     private let timeouts: TimeoutConfig
@@ -45,8 +49,13 @@ final class BackendConnection: ChannelDelegate {
         let length: Int
     }
 
-    init(endpoint: Endpoint, protocolVersion: Int, loop: EventLoop, timeouts: TimeoutConfig, logger: Logger) {
+    init(
+        endpoint: Endpoint, cluster: Int, protocolVersion: Int, loop: EventLoop, observer: BackendObserver,
+        timeouts: TimeoutConfig, logger: Logger
+    ) {
         self.endpoint = endpoint
+        self.cluster = cluster
+        self.observer = observer
         self.protocolVersion = protocolVersion
         self.loop = loop
         self.timeouts = timeouts
@@ -101,7 +110,7 @@ final class BackendConnection: ChannelDelegate {
                 channel!.send($0)
                 sentLog.append($0)
             }
-            pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime, length: hello.count))
+            pending.append(Pending(consumer: nil, tag: Self.handshakeTag, sentAt: loop.batchTime, length: hello.count))
         }
     }
 
@@ -113,7 +122,21 @@ final class BackendConnection: ChannelDelegate {
         }
         consecutiveFailures = 0
         unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected")
+        observer.backendConnected(cluster: cluster)
     }
+
+    /// Sends a PING of the proxy's own (a health and latency probe) when the connection can take it.
+    func probe() {
+        guard state == .ready, pending.isEmpty else { return }
+        let ping = Self.pingFrame
+        ping.withUnsafeBytes {
+            channel!.send($0)
+            sentLog.append($0)
+        }
+        pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime, length: ping.count))
+    }
+
+    var isReady: Bool { state == .ready }
 
     // MARK: replies
 
@@ -134,13 +157,14 @@ final class BackendConnection: ChannelDelegate {
                     return
                 }
                 sentLog.consume(head.length)
+                observer.backendAnswered(cluster: cluster, rtt: loop.batchTime &- head.sentAt)
                 if sentLog.isEmpty && sentLog.capacity > 64 * Self.sentLogSize {
                     // A large value went through: do not keep its memory for the connection's life.
                     sentLog = IOBuffer(capacity: Self.sentLogSize)
                 }
                 if let consumer = head.consumer {
-                    consumer.backendReplied(tag: head.tag, reply: reply)
-                } else if RESPType.isError(type) {
+                    consumer.backendReplied(tag: head.tag, cluster: cluster, reply: reply)
+                } else if RESPType.isError(type) && head.tag == Self.handshakeTag {
                     fail(reason: "server refused HELLO 3 (RESP3 needs redis 6 or later)")
                     return
                 }
@@ -189,6 +213,7 @@ final class BackendConnection: ChannelDelegate {
 
     /// Fails everything in flight and schedules a reconnect.
     private func fail(reason: String) {
+        let wasConnecting = state == .connecting
         if let channel {
             self.channel = nil
             channel.delegate = nil
@@ -206,6 +231,7 @@ final class BackendConnection: ChannelDelegate {
             ])
         }
         failPending(reply: unavailableReply)
+        observer.backendFailed(cluster: cluster, connecting: wasConnecting)
         reconnectTimer?.cancel()
         // Strong (not weak, which would slow every retain of this object): close() cancels the timer.
         reconnectTimer = loop.schedule(after: delay, repeating: nil) { [self] in
@@ -252,11 +278,15 @@ final class BackendConnection: ChannelDelegate {
                 for p in failed {
                     let request = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + p.length)])
                     offset += p.length
-                    p.consumer?.backendFailed(tag: p.tag, request: request, reply: r)
+                    p.consumer?.backendFailed(tag: p.tag, cluster: cluster, request: request, reply: r)
                 }
             }
         }
     }
+
+    /// Tags of the proxy's own requests (no consumer): the RESP3 handshake, and probes (0).
+    static let handshakeTag: UInt64 = 1
+    static let pingFrame: [UInt8] = Array("*1\r\n$4\r\nPING\r\n".utf8)
 
     static func errorReply(endpoint: Endpoint, reason: String) -> [UInt8] {
         var out: [UInt8] = []

@@ -1,6 +1,7 @@
 import EventLoop
 import Logging
 import RedisProtocol
+import Routing
 
 /// One redis client connection: frames its requests, sends each to the backend or answers it
 /// locally, and writes the replies back in request order.
@@ -23,6 +24,7 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
     var protocolVersion = 2
     var name: [UInt8]? = nil
     private var order = ReplyOrder()
+    private var slots = RequestSlots()
     /// The buffered input cannot hold a whole request before it has at least this many bytes.
     private var needBytes = 0
     /// Set when a request must wait until every earlier reply is back (a protocol switch).
@@ -125,8 +127,9 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             info = worker.commands.lookup(name)
         }
         guard let info else {
-            // Unknown commands are forwarded (and, with replication, treated as writes): see docs.
-            forward(frame)
+            // Unknown commands are replicated like writes: a missed write diverges clusters silently,
+            // a read sent everywhere only costs work (docs/redis-commands.md).
+            write(frame)
             return true
         }
         switch info.access {
@@ -134,8 +137,15 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             if info.blockingOption != nil || info.flags.contains(.blocking),
                worker.commands.isBlocking(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }) {
                 replyError("ERR \(CommandTable.blockingRefusal)")
+            } else if info.access == .read {
+                if info.name == "info" && arguments.count == 2
+                    && String(decoding: base[arguments[1]], as: UTF8.self).lowercased() == "proxy" {
+                    reply(ProxyInfo.render(worker: worker, protocolVersion: protocolVersion))
+                } else {
+                    read(frame)
+                }
             } else {
-                forward(frame)
+                write(frame)
             }
         case .proxyAnswered, .connectionState:
             let command = LocalCommand(session: self, info: info, base: base, arguments: arguments)
@@ -150,23 +160,116 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         return true
     }
 
+    // MARK: routing
+
+    /// Sends a read to the best cluster of the read ranking; on a transport failure it moves on to the next.
     @inline(__always)
-    private func forward(_ frame: UnsafeRawBufferPointer) {
-        let tag = order.next()
-        let backend = worker.backend(protocolVersion: protocolVersion)
-        if !backend.send(frame, consumer: self, tag: tag) {
-            backend.unavailableReply.withUnsafeBytes { complete(tag: tag, reply: $0) }
+    private func read(_ frame: UnsafeRawBufferPointer) {
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].isWrite = false
+        sendRead(slot, frame, lastError: nil)
+    }
+
+    private func sendRead(_ slot: Int, _ frame: UnsafeRawBufferPointer, lastError: UnsafeRawBufferPointer?) {
+        var refused: BackendConnection? = nil
+        while let c = worker.ranking.candidate(after: slots[slot].tried) {
+            slots[slot].tried |= 1 << UInt64(c)
+            let backend = worker.clusters[c].backend(protocolVersion: protocolVersion)
+            if backend.send(frame, consumer: self, tag: UInt64(slot)) { return }
+            refused = backend
+        }
+        // Every cluster was tried: answer with the most recent reason.
+        if let refused {
+            finish(slot, reply: refused.unavailableReply)
+        } else if let lastError {
+            finish(slot, reply: lastError)
+        } else {
+            finish(slot, reply: Self.noClusterReply)
         }
     }
 
-    // MARK: replies
+    /// Sends a write to every cluster: directly where the cluster can take it, to its backlog otherwise.
+    @inline(__always)
+    private func write(_ frame: UnsafeRawBufferPointer) {
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].isWrite = true
+        slots[slot].fanOut = WriteFanOut(clusterCount: worker.clusters.count, localMask: worker.localMask, policy: worker.policy)
+        for link in worker.clusters {
+            let backend = link.backend(protocolVersion: protocolVersion)
+            if link.takesWritesDirectly && backend.send(frame, consumer: self, tag: UInt64(slot)) { continue }
+            worker.keepForLater(frame, link: link)
+            backend.unavailableReply.withUnsafeBytes { recordWrite(slot, cluster: link.index, reply: $0, failed: true) }
+        }
+    }
 
-    func backendReplied(tag: UInt64, reply: UnsafeRawBufferPointer) {
+    /// Feeds one cluster's outcome to the write's ack policy; answers the client when it decides.
+    private func recordWrite(_ slot: Int, cluster c: Int, reply: UnsafeRawBufferPointer, failed: Bool) {
+        let outcome: WriteFanOut.Outcome = failed ? .failure : .success(replyHash: ReplyHash.hash(reply))
+        switch slots[slot].fanOut.record(cluster: c, outcome) {
+        case .answer(let answered):
+            if answered == c {
+                complete(tag: slots[slot].orderTag, reply: reply)
+            } else if let kept = slots[slot].held?[answered] {
+                kept.withUnsafeBytes { complete(tag: slots[slot].orderTag, reply: $0) }
+            } else {
+                // The policy chose a cluster whose reply was not kept: cannot happen by WriteFanOut's contract.
+                Self.noClusterReply.withUnsafeBytes { complete(tag: slots[slot].orderTag, reply: $0) }
+            }
+            slots[slot].held = nil
+        case .wait:
+            // Only `majority` and `all` (and `first` when everything so far failed) may later answer
+            // with a reply that arrived earlier; `first` on success and `local` never need a copy.
+            if worker.policy != .local && slots[slot].fanOut.answeredCluster == nil {
+                if slots[slot].held == nil { slots[slot].held = Array(repeating: nil, count: worker.clusters.count) }
+                slots[slot].held![c] = Array(reply)
+            }
+        }
+        if slots[slot].fanOut.isComplete {
+            let fanOut = slots[slot].fanOut
+            if let answered = fanOut.answeredCluster, fanOut.divergentMask | slots[slot].errorMask != 0 {
+                worker.noteDivergence(
+                    answered: answered, divergent: fanOut.divergentMask,
+                    rejected: fanOut.answeredWithSuccess ? slots[slot].errorMask : 0)
+            }
+            slots.release(slot)
+        }
+    }
+
+    private func finish(_ slot: Int, reply: [UInt8]) {
+        reply.withUnsafeBytes { finish(slot, reply: $0) }
+    }
+
+    private func finish(_ slot: Int, reply: UnsafeRawBufferPointer) {
+        let tag = slots[slot].orderTag
+        slots.release(slot)
         complete(tag: tag, reply: reply)
     }
 
-    func backendFailed(tag: UInt64, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        complete(tag: tag, reply: reply)
+    static let noClusterReply: [UInt8] = Array("-ERR no cluster is available for this read\r\n".utf8)
+
+    // MARK: replies
+
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
+        let slot = Int(tag)
+        if slots[slot].isWrite {
+            let isError = reply.first.map(RESPType.isError) ?? true
+            if isError { slots[slot].errorMask |= 1 << UInt64(cluster) }
+            recordWrite(slot, cluster: cluster, reply: reply, failed: isError)
+        } else {
+            finish(slot, reply: reply)
+        }
+    }
+
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
+        let slot = Int(tag)
+        if slots[slot].isWrite {
+            // Sent but unanswered: it may or may not have been applied. Kept for replay (issue #7
+            // refines this for writes that are not idempotent).
+            worker.keepForLater(request, link: worker.clusters[cluster])
+            recordWrite(slot, cluster: cluster, reply: reply, failed: true)
+        } else {
+            sendRead(slot, request, lastError: reply)
+        }
     }
 
     /// Answers the next request with bytes the proxy composed.

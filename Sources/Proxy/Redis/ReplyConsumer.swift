@@ -1,9 +1,18 @@
 /// Receives the outcome of one request sent to a backend. Called on the loop that owns both.
 protocol ReplyConsumer: AnyObject {
-    /// The backend's reply to the request sent with `tag`; `reply` is only valid during the call.
-    func backendReplied(tag: UInt64, reply: UnsafeRawBufferPointer)
-    /// The request sent with `tag` will get no reply from this backend. `request` is the frame that was
+    /// The reply of `cluster`'s server to the request sent with `tag`; `reply` is only valid during the call.
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer)
+    /// The request sent with `tag` will get no reply from `cluster`. `request` is the frame that was
     /// sent (so it can be retried elsewhere or kept for later delivery) and `reply` the error to answer
     /// with; both are only valid during the call.
-    func backendFailed(tag: UInt64, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer)
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer)
+}
+
+/// Hears how a cluster's connections fare, for health and latency. Called on the owning loop.
+protocol BackendObserver: AnyObject {
+    func backendConnected(cluster: Int)
+    /// A reply arrived `rtt` nanoseconds after its request was sent.
+    func backendAnswered(cluster: Int, rtt: UInt64)
+    /// The connection failed; `connecting` when it never got up.
+    func backendFailed(cluster: Int, connecting: Bool)
 }

@@ -14,10 +14,12 @@ public final class ProxyServer: @unchecked Sendable {
     private var loops: [DispatchEpollLoop] = []
     private var workers: [RedisWorker] = []
     private let clientCount = ClientCounter()
+    private let clusterStats: [ClusterStats]
 
     public init(config: ProxyConfig, logger: Logger) {
         self.config = config
         self.logger = logger
+        self.clusterStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
     }
 
     /// The redis listener's bound address (useful when the configured port is 0).
@@ -31,7 +33,9 @@ public final class ProxyServer: @unchecked Sendable {
             for index in 0..<config.workers {
                 let loop = try DispatchEpollLoop(index: index, idleWaitMicros: config.loopIdleWaitMicros)
                 loops.append(loop)
-                let worker = RedisWorker(loop: loop, config: config, listenAddress: address, clientCount: clientCount, logger: logger)
+                let worker = RedisWorker(
+                    loop: loop, config: config, stats: clusterStats, listenAddress: address, clientCount: clientCount,
+                    logger: logger)
                 workers.append(worker)
                 try onLoop(loop) { try worker.start() }
                 // Port 0 picks a free port once; every other worker joins that same port.
@@ -49,7 +53,8 @@ public final class ProxyServer: @unchecked Sendable {
         redisAddress = address
         logger.info("listening", metadata: [
             "redis": "\(address)", "workers": "\(config.workers)",
-            "backend": "\(config.clusters[0].redis[0])",
+            "clusters": "\(config.clusters.map { "\($0.name)\($0.local ? "(local)" : "")=\($0.redis[0])" }.joined(separator: " "))",
+            "writeAck": "\(config.writeAck.rawValue)",
         ])
     }
 

@@ -1,0 +1,53 @@
+import EventLoop
+import Logging
+
+/// Delivers one cluster's backlog, in order, once the cluster is up again.
+///
+/// Contract: at most `window` replayed writes are in flight; a replayed write whose connection fails
+/// is queued to go out again before anything later, so the cluster receives its missed writes in
+/// their original order. Its replies are not compared (the client was answered long ago). Loop-confined.
+final class BacklogReplayer: ReplyConsumer {
+    unowned(unsafe) let link: RedisClusterLink
+    private let window: Int
+
+    init(link: RedisClusterLink, window: Int = 64) {
+        self.link = link
+        self.window = window
+    }
+
+    /// Sends what it can; called by the worker's tick and after each replayed reply.
+    func pump() {
+        let backend = link.backends[0]
+        guard link.health.state == .up, backend.isReady else { return }
+        while link.replayInFlight < window {
+            let frame: [UInt8]
+            if let retry = link.replayRetry.popFirst() {
+                frame = retry
+            } else if let next = link.backlog.popFirst() {
+                frame = next
+            } else {
+                return
+            }
+            let sent = frame.withUnsafeBytes { backend.send($0, consumer: self, tag: 0) }
+            guard sent else {
+                link.replayRetry.insert(frame, at: 0)
+                return
+            }
+            link.replayInFlight += 1
+            link.stats.backlogEntries.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
+        link.replayInFlight -= 1
+        ClusterStats.bump(link.stats.replayedWrites)
+        pump()
+    }
+
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
+        // Failures arrive oldest first, so appending keeps them in order ahead of the backlog.
+        link.replayInFlight -= 1
+        link.replayRetry.append(Array(request))
+        link.stats.backlogEntries.add(1, ordering: .relaxed)
+    }
+}

@@ -1,0 +1,49 @@
+import Routing
+
+/// What the proxy remembers about one forwarded request until every cluster involved has reported.
+struct RequestSlot {
+    /// The request's place in the client's reply order.
+    var orderTag: UInt64 = 0
+    var isWrite = false
+    /// Reads: clusters already tried.
+    var tried: UInt64 = 0
+    /// Writes: the ack-policy state machine.
+    var fanOut = WriteFanOut(clusterCount: 1, localMask: 0, policy: .first)
+    /// Writes: clusters that answered with an error reply.
+    var errorMask: UInt64 = 0
+    /// Writes under `majority`/`all`: replies kept until the policy decides which one answers.
+    var held: [[UInt8]?]? = nil
+}
+
+/// A session's request slots, reused through a free list: a slot's index is the tag its request
+/// carries to the backends, so replies find their state without a dictionary or an allocation.
+struct RequestSlots {
+    private(set) var slots: [RequestSlot] = []
+    private var free: [Int] = []
+
+    @inline(__always)
+    mutating func allocate(orderTag: UInt64) -> Int {
+        if let index = free.popLast() {
+            slots[index].orderTag = orderTag
+            return index
+        }
+        var slot = RequestSlot()
+        slot.orderTag = orderTag
+        slots.append(slot)
+        return slots.count - 1
+    }
+
+    @inline(__always)
+    mutating func release(_ index: Int) {
+        slots[index].held = nil
+        slots[index].errorMask = 0
+        slots[index].tried = 0
+        free.append(index)
+    }
+
+    @inline(__always)
+    subscript(index: Int) -> RequestSlot {
+        get { slots[index] }
+        _modify { yield &slots[index] }
+    }
+}
