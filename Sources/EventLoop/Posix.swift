@@ -193,6 +193,13 @@ public enum Posix {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// Unix time in milliseconds (wall clock: for absolute expiry instants sent to servers).
+    public static func wallClockMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
     /// Ignores SIGPIPE process-wide; sends already use MSG_NOSIGNAL, this covers writev.
     public static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)

@@ -29,6 +29,8 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
     private var needBytes = 0
     /// Set when a request must wait until every earlier reply is back (a protocol switch).
     private var waitingForBarrier = false
+    /// Set while a write decided by one cluster (SPOP, XADD *) waits for that cluster's answer.
+    private var waitingForDecision = false
     private var pausedForInFlight = false
     private(set) var closeWhenDone = false
     private var draining = false
@@ -55,7 +57,7 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
     private func processInput() {
         let input = channel.input
         let limits = worker.limits
-        while !closeWhenDone && !waitingForBarrier && channel.state == .open {
+        while !closeWhenDone && !waitingForBarrier && !waitingForDecision && channel.state == .open {
             if order.outstanding >= limits.maxClientInFlight {
                 pausedForInFlight = true
                 channel.pauseReading()
@@ -144,6 +146,8 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
                 } else {
                     read(frame)
                 }
+            } else if info.flags.contains(.relativeExpiry) || info.flags.contains(.nondeterministic) {
+                return replicateDeterministically(info, frame: frame, base: base, arguments: arguments)
             } else {
                 write(frame)
             }
@@ -186,6 +190,58 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         } else {
             finish(slot, reply: Self.noClusterReply)
         }
+    }
+
+    /// Writes whose outcome is not fixed by the data alone: rewritten, decided by one cluster, or refused
+    /// (see `DeterministicRewrite`). False while it waits for an earlier decision.
+    private func replicateDeterministically(
+        _ info: CommandInfo, frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]
+    ) -> Bool {
+        // The common SET k v and GETEX k carry no expiry option: keep them on the allocation-free path.
+        if (info.name == "set" && arguments.count <= 3) || (info.name == "getex" && arguments.count <= 2) {
+            write(frame)
+            return true
+        }
+        let args = arguments.map { Array(base[$0]) }
+        switch DeterministicRewrite.plan(info.name, args, nowMs: Posix.wallClockMilliseconds()) {
+        case .asIs:
+            write(frame)
+        case .rewritten(let rewritten):
+            rewritten.withUnsafeBytes { write($0) }
+        case .refuse(let reason):
+            replyError("ERR \(reason)")
+        case .decideLocally(let kind):
+            decide(kind, args: args, frame: frame)
+        }
+        return true
+    }
+
+    /// Runs the write on the best cluster for reads (the local one while it is healthy); the others get
+    /// its effect. Later requests wait until then, so every cluster sees this client's writes in order.
+    private func decide(_ kind: DeterministicRewrite.Kind, args: [[UInt8]], frame: UnsafeRawBufferPointer) {
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].isWrite = false
+        slots[slot].decision = (kind, args)
+        waitingForDecision = true
+        channel.pauseReading()
+        sendRead(slot, frame, lastError: nil)
+    }
+
+    /// The deciding cluster answered: the client gets its reply, the other clusters its effect.
+    private func decided(_ slot: Int, cluster: Int, reply: UnsafeRawBufferPointer) {
+        if let (kind, args) = slots[slot].decision,
+           let value = try? RESPValue.parse(Array(reply)).0,
+           let effect = DeterministicRewrite.effect(of: kind, args: args, reply: value) {
+            effect.withUnsafeBytes { worker.replicateEffect($0, except: cluster, protocolVersion: protocolVersion) }
+        }
+        finish(slot, reply: reply)
+        endDecision()
+    }
+
+    private func endDecision() {
+        waitingForDecision = false
+        if !draining && !closeWhenDone { channel.resumeReading() }
+        worker.loop.deferToEndOfBatch { [self] in processInput() }
     }
 
     /// Sends a write to every cluster: directly where the cluster can take it, to its backlog otherwise.
@@ -255,6 +311,8 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             let isError = reply.first.map(RESPType.isError) ?? true
             if isError { slots[slot].errorMask |= 1 << UInt64(cluster) }
             recordWrite(slot, cluster: cluster, reply: reply, failed: isError)
+        } else if slots[slot].decision != nil {
+            decided(slot, cluster: cluster, reply: reply)
         } else {
             finish(slot, reply: reply)
         }
@@ -267,6 +325,10 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             // refines this for writes that are not idempotent).
             worker.keepForLater(request, link: worker.clusters[cluster])
             recordWrite(slot, cluster: cluster, reply: reply, failed: true)
+        } else if slots[slot].decision != nil {
+            // It may or may not have run there; trying elsewhere could decide differently. Report it.
+            finish(slot, reply: reply)
+            endDecision()
         } else {
             sendRead(slot, request, lastError: reply)
         }

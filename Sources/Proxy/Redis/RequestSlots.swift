@@ -1,3 +1,4 @@
+import RedisProtocol
 import Routing
 
 /// What the proxy remembers about one forwarded request until every cluster involved has reported.
@@ -13,6 +14,8 @@ struct RequestSlot {
     var errorMask: UInt64 = 0
     /// Writes under `majority`/`all`: replies kept until the policy decides which one answers.
     var held: [[UInt8]?]? = nil
+    /// A write decided by one cluster whose effect the others get (SPOP, XADD *): its kind and arguments.
+    var decision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
 }
 
 /// A session's request slots, reused through a free list: a slot's index is the tag its request
@@ -36,6 +39,7 @@ struct RequestSlots {
     @inline(__always)
     mutating func release(_ index: Int) {
         slots[index].held = nil
+        slots[index].decision = nil
         slots[index].errorMask = 0
         slots[index].tried = 0
         free.append(index)
