@@ -176,6 +176,8 @@ def fmt_us(v: Optional[float]) -> str:
 def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds: int,
            bench_version: str, header: str) -> str:
     mcs = [t for t in targets if t.name.startswith("metacluster")]
+    single = next((t for t in mcs if t.name != "metacluster 3dc"), None)
+    fanout = next((t for t in mcs if t.name == "metacluster 3dc"), None)
     twem = next((t for t in targets if t.name == "twemproxy"), None)
     direct = next((t for t in targets if t.name == "direct"), None)
 
@@ -218,6 +220,22 @@ def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds
             row += [fmt_us(median(col(t, key, "cpu_us_per_req"))) for t in targets]
             lines.append("| " + " | ".join(row) + " |")
 
+    if single and fanout:
+        lines += ["", f"Fan-out cost: `{fanout.name}` (every write to three clusters, reads local) against "
+                  f"`{single.name}` (one cluster)" + (" and twemproxy (one server)" if twem else "") + ":", ""]
+        head = ["scenario", "test", f"{fanout.name} / {single.name}"] + ([f"{fanout.name} / twemproxy"] if twem else [])
+        lines.append("| " + " | ".join(head) + " |")
+        lines.append("|" + "|".join(["---", "---"] + ["---:"] * (len(head) - 2)) + "|")
+        for sc in scenarios:
+            c, p = SCENARIOS[sc][:2]
+            for test in tests:
+                key = (sc, test)
+                f = median(col(fanout, key, "rps"))
+                row = [f"-c {c} -P {p}", test.upper(), fmt_ratio(f, median(col(single, key, "rps")))]
+                if twem:
+                    row.append(fmt_ratio(f, median(col(twem, key, "rps"))))
+                lines.append("| " + " | ".join(row) + " |")
+
     failures = [(t.name, k, r["error"]) for t in targets for k, rs in t.runs.items() for r in rs if "error" in r]
     if failures:
         lines += ["", f"{len(failures)} run(s) failed:"]
@@ -238,8 +256,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="1 round, about a fifth of the requests")
     ap.add_argument("--workers", default=os.environ.get("BENCH_WORKERS", "1"),
                     help="metacluster worker counts to bench, comma-separated (default 1; e.g. 1,2)")
-    ap.add_argument("--targets", default="direct,twemproxy,metacluster",
-                    help="subset of direct,twemproxy,metacluster")
+    ap.add_argument("--targets", default="direct,twemproxy,metacluster,metacluster-3dc",
+                    help="subset of direct,twemproxy,metacluster,metacluster-3dc (three clusters: every "
+                         "write fans out to three redis servers, reads stay local)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
     ap.add_argument("--tests", default="set,get", help="redis-benchmark -t tests (default set,get)")
     ap.add_argument("-n", dest="n", action="append", default=[], metavar="SCENARIO=N",
@@ -322,6 +341,26 @@ def main() -> int:
             p = start([str(binary), "--config", str(cfg), "--log-level", args.log_level],
                       f"metacluster (workers {w})", mport, work / f"metacluster-w{w}.log")
             targets.append(Target(f"metacluster w{w}" if len(workers) > 1 or w != 1 else "metacluster", mport, p))
+    if "metacluster-3dc" in wanted:
+        binary = Path(args.bin)
+        remotes = []
+        for i in (2, 3):
+            port = free_port()
+            remotes.append(port)
+            start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--daemonize", "no", "--dir", str(work), "--logfile", str(work / f"redis-{i}.log")],
+                  f"redis-server {i}", port, work / f"redis-{i}.stdout")
+        mport = free_port()
+        cfg = work / "metacluster-3dc.json"
+        cfg.write_text(json.dumps({
+            "listen": {"redis": f"127.0.0.1:{mport}"},
+            "workers": workers[0],
+            "clusters": [{"name": "dc-a", "local": True, "redis": [f"127.0.0.1:{rport}"]}]
+            + [{"name": f"dc-{n}", "redis": [f"127.0.0.1:{port}"]} for n, port in zip("bc", remotes)],
+        }, indent=2))
+        p = start([str(binary), "--config", str(cfg), "--log-level", args.log_level],
+                  "metacluster (3 clusters)", mport, work / "metacluster-3dc.log")
+        targets.append(Target("metacluster 3dc", mport, p))
     if not targets:
         ap.error("no targets")
 
