@@ -862,3 +862,34 @@ struct CommandTableRealRedisTests {
         }
     }
 }
+
+@Suite struct CommandTableServerMergeTests {
+    private func entry(_ name: String, _ arity: Int, _ flags: [String], _ first: Int, _ last: Int, _ step: Int) -> RESPValue {
+        .array([.bulk(Array(name.utf8)), .integer(arity), .set(flags.map { .simpleString($0) }),
+                .integer(first), .integer(last), .integer(step), .array([]), .array([]), .array([]), .array([])])
+    }
+
+    @Test func serverCommandsAddOnlyWhatTheTableDoesNotKnow() {
+        let reply = RESPValue.array([
+            entry("get", 2, ["write"], 1, 1, 1),            // known: the built-in read stays a read
+            entry("module.read", 2, ["readonly"], 1, 1, 1),
+            entry("module.write", -3, ["write", "denyoom"], 1, -1, 2),
+            entry("module.wait", 3, ["readonly", "blocking"], 1, 1, 1),
+            entry("module.admin", 1, ["admin"], 0, 0, 0),
+            .bulk(Array("garbage".utf8)),
+        ])
+        let (table, added) = CommandTable.builtin.merging(serverCommands: reply)
+        #expect(added == 4)
+        #expect(table.lookup("get")?.access == .read)
+        #expect(table.lookup("MODULE.READ")?.access == .read)
+        #expect(table.lookup("module.read")?.keys == KeyPositions(first: 1, last: 1, step: 1))
+        #expect(table.lookup("module.write")?.access == .write)
+        #expect(table.lookup("module.write")?.arity == -3)
+        if case .unsupported = table.lookup("module.wait")?.access {} else {
+            Issue.record("a blocking server command must be refused")
+        }
+        #expect(table.lookup("module.admin")?.access == .write)
+        #expect(table.lookup("module.admin")?.keys == nil)
+        #expect(CommandTable.builtin.lookup("module.read") == nil)
+    }
+}

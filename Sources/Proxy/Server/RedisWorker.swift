@@ -14,7 +14,9 @@ final class RedisWorker: BackendObserver {
     /// unowned reference costs an atomic increment on each of the many accesses per request.
     unowned(unsafe) let loop: EventLoop
     let limits: LimitConfig
-    let commands = CommandTable.builtin
+    /// The built-in table, merged with the server's own `COMMAND` metadata once a server answered it.
+    private(set) var commands = CommandTable.builtin
+    private var commandMetadata: CommandMetadataLoader.State = .notRequested
     /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
     var parser: RequestParser
     let advertisedVersion: String
@@ -112,6 +114,26 @@ final class RedisWorker: BackendObserver {
     func backendConnected(cluster: Int) {
         // The probe's reply marks the cluster up again and measures it.
         clusters[cluster].backends[0].probe()
+        if commandMetadata == .notRequested {
+            commandMetadata = .requested
+            let loader = CommandMetadataLoader(worker: self)
+            let sent = CommandMetadataLoader.request.withUnsafeBytes {
+                clusters[cluster].backends[0].send($0, consumer: loader, tag: 0)
+            }
+            if !sent { commandMetadata = .notRequested }
+        }
+    }
+
+    /// The server's COMMAND reply arrived (nil: the request failed; it is asked again on a later connect).
+    func commandMetadataArrived(_ reply: RESPValue?) {
+        guard let reply else {
+            commandMetadata = .notRequested
+            return
+        }
+        commandMetadata = .loaded
+        let (merged, added) = commands.merging(serverCommands: reply)
+        commands = merged
+        logger.debug("command metadata merged from server", metadata: ["addedCommands": "\(added)"])
     }
 
     func backendAnswered(cluster: Int, rtt: UInt64) {
@@ -252,6 +274,26 @@ final class RedisWorker: BackendObserver {
         stopAccepting()
         for session in Array(sessions.values) { session.channel.close() }
         for link in clusters { for backend in link.backends { backend.close() } }
+    }
+}
+
+/// Asks one server for `COMMAND` and hands the parsed reply to the worker.
+final class CommandMetadataLoader: ReplyConsumer {
+    enum State { case notRequested, requested, loaded }
+    static let request: [UInt8] = Array("*1\r\n$7\r\nCOMMAND\r\n".utf8)
+    /// Strong: the loader lives only until its one reply, and the worker outlives it.
+    let worker: RedisWorker
+
+    init(worker: RedisWorker) {
+        self.worker = worker
+    }
+
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
+        worker.commandMetadataArrived(try? RESPValue.parse(Array(reply)).0)
+    }
+
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
+        worker.commandMetadataArrived(nil)
     }
 }
 
