@@ -86,9 +86,10 @@ class FakeBackend:
                     if name == b"HELLO":
                         conn.sendall(b"%1\r\n$5\r\nproto\r\n:3\r\n")
                         continue
-                    if name == b"PING" and mode != "silent":
-                        # The proxy's own health probes pass; the misbehaviour is for client traffic.
-                        conn.sendall(b"+PONG\r\n")
+                    if name in (b"PING", b"COMMAND") and mode != "silent":
+                        # The proxy's own probes and metadata request pass; the misbehaviour is for
+                        # client traffic.
+                        conn.sendall(b"+PONG\r\n" if name == b"PING" else b"*0\r\n")
                         continue
                     if mode == "garbage":
                         conn.sendall(b"?this is not RESP\r\n")
