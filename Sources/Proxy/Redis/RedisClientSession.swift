@@ -227,15 +227,39 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         sendRead(slot, frame, lastError: nil)
     }
 
-    /// The deciding cluster answered: the client gets its reply, the other clusters its effect.
+    /// The deciding cluster answered: the other clusters get its effect, and from here on it is a
+    /// write like any other — the ack policy decides when the client gets the deciding reply.
     private func decided(_ slot: Int, cluster: Int, reply: UnsafeRawBufferPointer) {
-        if let (kind, args) = slots[slot].decision,
-           let value = try? RESPValue.parse(Array(reply)).0,
-           let effect = DeterministicRewrite.effect(of: kind, args: args, reply: value) {
-            effect.withUnsafeBytes { worker.replicateEffect($0, except: cluster, protocolVersion: protocolVersion) }
+        defer { endDecision() }
+        guard let (kind, args) = slots[slot].decision,
+              let value = try? RESPValue.parse(Array(reply)).0,
+              let effect = DeterministicRewrite.effect(of: kind, args: args, reply: value)
+        else {
+            // Nothing changed (an error, nothing popped): nothing to replicate.
+            return finish(slot, reply: reply)
         }
-        finish(slot, reply: reply)
-        endDecision()
+        slots[slot].decision = nil
+        slots[slot].isWrite = true
+        slots[slot].decidedReply = Array(reply)
+        slots[slot].fanOut = WriteFanOut(clusterCount: worker.clusters.count, localMask: worker.localMask, policy: worker.policy)
+        var refused: [Int] = []
+        effect.withUnsafeBytes { frame in
+            for link in worker.clusters where link.index != cluster {
+                if link.takesWritesDirectly
+                    && link.backend(protocolVersion: protocolVersion).send(frame, consumer: self, tag: UInt64(slot)) {
+                    continue
+                }
+                worker.keepForLater(frame, link: link)
+                refused.append(link.index)
+            }
+        }
+        // Exactly one record per cluster; whichever comes last releases the slot.
+        for c in refused {
+            worker.clusters[c].backends[0].unavailableReply.withUnsafeBytes {
+                recordWrite(slot, cluster: c, reply: $0, failed: true)
+            }
+        }
+        recordWrite(slot, cluster: cluster, reply: reply, failed: false)
     }
 
     private func endDecision() {
@@ -260,10 +284,14 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
 
     /// Feeds one cluster's outcome to the write's ack policy; answers the client when it decides.
     private func recordWrite(_ slot: Int, cluster c: Int, reply: UnsafeRawBufferPointer, failed: Bool) {
-        let outcome: WriteFanOut.Outcome = failed ? .failure : .success(replyHash: ReplyHash.hash(reply))
+        // A decided write's successes answer different commands (SPOP here, SREM there): one hash for all.
+        let hash = slots[slot].decidedReply == nil ? ReplyHash.hash(reply) : 0
+        let outcome: WriteFanOut.Outcome = failed ? .failure : .success(replyHash: hash)
         switch slots[slot].fanOut.record(cluster: c, outcome) {
         case .answer(let answered):
-            if answered == c {
+            if let decidedReply = slots[slot].decidedReply, slots[slot].fanOut.answeredWithSuccess {
+                decidedReply.withUnsafeBytes { complete(tag: slots[slot].orderTag, reply: $0) }
+            } else if answered == c {
                 complete(tag: slots[slot].orderTag, reply: reply)
             } else if let kept = slots[slot].held?[answered] {
                 kept.withUnsafeBytes { complete(tag: slots[slot].orderTag, reply: $0) }

@@ -16,6 +16,9 @@ struct RequestSlot {
     var held: [[UInt8]?]? = nil
     /// A write decided by one cluster whose effect the others get (SPOP, XADD *): its kind and arguments.
     var decision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
+    /// Once decided: the deciding cluster's reply, which is what the client gets on success (the other
+    /// clusters' replies answer the effect, not the client's command).
+    var decidedReply: [UInt8]? = nil
 }
 
 /// A session's request slots, reused through a free list: a slot's index is the tag its request
@@ -40,6 +43,7 @@ struct RequestSlots {
     mutating func release(_ index: Int) {
         slots[index].held = nil
         slots[index].decision = nil
+        slots[index].decidedReply = nil
         slots[index].errorMask = 0
         slots[index].tried = 0
         free.append(index)

@@ -173,19 +173,6 @@ final class RedisWorker: BackendObserver {
         refreshRanking()
     }
 
-    // MARK: effects of writes decided by one cluster
-
-    /// Sends `effect` to every cluster but `except`, or to its backlog when it cannot take it now.
-    func replicateEffect(_ effect: UnsafeRawBufferPointer, except: Int, protocolVersion: Int) {
-        for link in clusters where link.index != except {
-            let backend = link.backend(protocolVersion: protocolVersion)
-            if link.takesWritesDirectly && backend.send(effect, consumer: effectSink, tag: UInt64(link.index)) { continue }
-            keepForLater(effect, link: link)
-        }
-    }
-
-    private lazy var effectSink = EffectSink(worker: self)
-
     // MARK: writes a cluster cannot take
 
     /// Keeps `frame` for `link`'s cluster; counted as missed, or as dropped when the backlog is full.
@@ -294,22 +281,6 @@ final class CommandMetadataLoader: ReplyConsumer {
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
         worker.commandMetadataArrived(nil)
-    }
-}
-
-/// Receives the replies to replicated effects: nobody waits for them, but one whose connection failed
-/// is kept for its cluster like any missed write.
-final class EffectSink: ReplyConsumer {
-    unowned(unsafe) let worker: RedisWorker
-
-    init(worker: RedisWorker) {
-        self.worker = worker
-    }
-
-    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
-
-    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        worker.keepForLater(request, link: worker.clusters[cluster])
     }
 }
 
