@@ -87,6 +87,7 @@ enum ConfigSchema {
             ("maxClientInFlight", 1...1_048_576, \.maxClientInFlight),
             // Linux's default fs.nr_open: no process gets more descriptors than this without sysctl changes.
             ("maxClients", 1...1_048_576, \.maxClients),
+            ("backendMaxInFlight", 1...1_048_576, \.backendMaxInFlight),
         ]
     }
 

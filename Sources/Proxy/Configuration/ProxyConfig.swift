@@ -160,6 +160,10 @@ public struct LimitConfig: Sendable, Equatable {
     /// Most client connections per listener across all workers; further accepts are closed at once.
     /// File key `maxClients`, default 100,000.
     public var maxClients: Int
+    /// Requests one backend connection may have outstanding. Past it, a write for that cluster goes
+    /// to its backlog and a read to the next cluster, so a slow cluster never holds clients back.
+    /// File key `backendMaxInFlight`, default 16,384.
+    public var backendMaxInFlight: Int
 
     public init(
         maxBulkBytes: Int = 512 * 1024 * 1024,
@@ -167,7 +171,8 @@ public struct LimitConfig: Sendable, Equatable {
         maxInlineBytes: Int = 64 * 1024,
         clientOutputLimitBytes: Int = 256 * 1024 * 1024,
         maxClientInFlight: Int = 4096,
-        maxClients: Int = 100_000
+        maxClients: Int = 100_000,
+        backendMaxInFlight: Int = 16_384
     ) {
         self.maxBulkBytes = maxBulkBytes
         self.maxMultibulkLength = maxMultibulkLength
@@ -175,6 +180,7 @@ public struct LimitConfig: Sendable, Equatable {
         self.clientOutputLimitBytes = clientOutputLimitBytes
         self.maxClientInFlight = maxClientInFlight
         self.maxClients = maxClients
+        self.backendMaxInFlight = backendMaxInFlight
     }
 }
 

@@ -26,6 +26,7 @@ final class BackendConnection: ChannelDelegate {
     /// unowned(unsafe): loops outlive their workers' connections (see `RedisWorker.loop`).
     unowned(unsafe) let loop: EventLoop
     private let timeouts: TimeoutConfig
+    private let maxInFlight: Int
     private var logger: Logger
     private(set) var state: State = .idle
     private var channel: SocketChannel?
@@ -51,8 +52,9 @@ final class BackendConnection: ChannelDelegate {
 
     init(
         endpoint: Endpoint, cluster: Int, protocolVersion: Int, loop: EventLoop, observer: BackendObserver,
-        timeouts: TimeoutConfig, logger: Logger
+        timeouts: TimeoutConfig, maxInFlight: Int, logger: Logger
     ) {
+        self.maxInFlight = maxInFlight
         self.endpoint = endpoint
         self.cluster = cluster
         self.observer = observer
@@ -68,9 +70,11 @@ final class BackendConnection: ChannelDelegate {
 
     var inFlight: Int { pending.count }
 
-    /// Queues one request frame. Returns false when the server is known to be unreachable right now.
+    /// Queues one request frame. Returns false when the server is known to be unreachable right now, or
+    /// when `maxInFlight` requests are already outstanding (a slow server must not hold clients back).
     @inline(__always)
     func send(_ frame: UnsafeRawBufferPointer, consumer: ReplyConsumer, tag: UInt64) -> Bool {
+        guard pending.count < maxInFlight else { return false }
         switch state {
         case .ready, .connecting:
             break

@@ -68,7 +68,7 @@ final class RedisWorker: BackendObserver {
             let backends = [2, 3].map {
                 BackendConnection(
                     endpoint: cluster.redis[0], cluster: i, protocolVersion: $0, loop: loop, observer: self,
-                    timeouts: config.timeouts, logger: logger)
+                    timeouts: config.timeouts, maxInFlight: config.limits.backendMaxInFlight, logger: logger)
             }
             let link = RedisClusterLink(
                 index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], backends: backends,
