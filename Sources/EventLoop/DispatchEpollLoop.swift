@@ -167,18 +167,19 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
     /// Runs `body` on the loop as one batch and waits for it. For start-up and shutdown only: calling
     /// it from the loop's own queue deadlocks.
     public func runAndWait<T>(_ body: () throws -> T) rethrows -> T {
-        try queue.sync {
-            batchTime = Posix.monotonicNanoseconds()
-            defer { flushPending() }
-            return try body()
-        }
+        try queue.sync { try batch(body) }
     }
 
     private func runBatch(_ body: () -> Void) {
         guard !isShutdown else { return }
+        batch(body)
+    }
+
+    /// One batch outside epoll: fresh batch time, the body, then the deferred work and flushes.
+    private func batch<T>(_ body: () throws -> T) rethrows -> T {
         batchTime = Posix.monotonicNanoseconds()
-        body()
-        flushPending()
+        defer { flushPending() }
+        return try body()
     }
 
     // MARK: timers and tasks

@@ -64,7 +64,6 @@ final class BackendConnection: ChannelDelegate {
         self.logger = logger
         self.logger[metadataKey: "backend"] = "\(endpoint)"
         self.logger[metadataKey: "resp"] = "\(protocolVersion)"
-        self.unavailableReply = []
         self.unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected yet")
     }
 
@@ -218,11 +217,7 @@ final class BackendConnection: ChannelDelegate {
     /// Fails everything in flight and schedules a reconnect.
     private func fail(reason: String) {
         let wasConnecting = state == .connecting
-        if let channel {
-            self.channel = nil
-            channel.delegate = nil
-            channel.close()
-        }
+        detachChannel()
         framer = ReplyFramer()
         consecutiveFailures += 1
         unavailableReply = Self.errorReply(endpoint: endpoint, reason: reason)
@@ -260,11 +255,7 @@ final class BackendConnection: ChannelDelegate {
     func close() {
         reconnectTimer?.cancel()
         reconnectTimer = nil
-        if let channel {
-            self.channel = nil
-            channel.delegate = nil
-            channel.close()
-        }
+        detachChannel()
         state = .idle
         failPending(reply: Self.errorReply(endpoint: endpoint, reason: "proxy shutting down"))
     }
@@ -290,6 +281,14 @@ final class BackendConnection: ChannelDelegate {
 
     /// Tags of the proxy's own requests (no consumer): the RESP3 handshake, and probes (0).
     static let handshakeTag: UInt64 = 1
+    /// Closes the current channel without hearing its close callback (the caller handles the fallout).
+    private func detachChannel() {
+        guard let channel else { return }
+        self.channel = nil
+        channel.delegate = nil
+        channel.close()
+    }
+
     static let pingFrame: [UInt8] = Array("*1\r\n$4\r\nPING\r\n".utf8)
 
     static func errorReply(endpoint: Endpoint, reason: String) -> [UInt8] {

@@ -166,13 +166,7 @@ struct LocalCommand {
         session.reply(out)
     }
 
-    private func bulk(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var out: [UInt8] = []
-        RESPEncoder.bulk(bytes, into: &out)
-        return out
-    }
-
-    private func bulk(_ bytes: [UInt8]) -> [UInt8] {
+    private func bulk(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         RESPEncoder.bulk(bytes, into: &out)
         return out

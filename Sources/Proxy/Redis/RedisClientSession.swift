@@ -234,7 +234,6 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
 
     private func protocolError(_ message: String) {
         logger.info("client protocol error", metadata: ["error": "\(message)"])
-        worker.protocolErrors += 1
         replyError("ERR Protocol error: \(message)")
         finishAfterReplies()
     }

@@ -36,8 +36,8 @@ final class RedisWorker: BackendObserver {
     private let workerCount: Int
     private let tickInterval: Duration
     private let probeInterval: UInt64
-    private var divergenceLog = RateLimit(perSecond: 1)
-    var protocolErrors = 0
+    /// One limiter for the log lines of hot failure paths (divergence, full backlog).
+    private var failureLog = RateLimit(perSecond: 1)
 
     init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], listenAddress: SocketAddress,
          clientCount: ClientCounter, logger: Logger) {
@@ -182,7 +182,7 @@ final class RedisWorker: BackendObserver {
             link.stats.backlogEntries.add(1, ordering: .relaxed)
         } else {
             ClusterStats.bump(link.stats.droppedWrites)
-            if divergenceLog.allow(now: loop.batchTime) {
+            if failureLog.allow(now: loop.batchTime) {
                 logger.error("backlog full, write dropped for cluster", metadata: [
                     "cluster": "\(link.name)", "entries": "\(link.backlog.count)", "bytes": "\(link.backlog.bytes)",
                 ])
@@ -202,7 +202,7 @@ final class RedisWorker: BackendObserver {
             } else {
                 ClusterStats.bump(stats.divergentReplies)
             }
-            if divergenceLog.allow(now: loop.batchTime) {
+            if failureLog.allow(now: loop.batchTime) {
                 logger.warning("clusters replied differently to a write", metadata: [
                     "answeredBy": "\(clusters[answered].name)", "differs": "\(clusters[c].name)",
                     "kind": "\(rejected & (1 << UInt64(c)) != 0 ? "error reply" : "different reply")",
