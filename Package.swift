@@ -2,8 +2,8 @@
 import PackageDescription
 
 // Layers (dependencies point one way, the compiler enforces them):
-//   CShims/CLibev/CHiredis  ->  EventLoop, RedisProtocol, Routing  ->  Proxy  ->  metacluster
-// EventLoop knows nothing of Redis; RedisProtocol knows nothing of sockets.
+//   CShims/CLibev/CHiredis  ->  EventLoop, RedisProtocol, MemcachedProtocol, Routing  ->  Proxy  ->  metacluster
+// EventLoop knows nothing of Redis or memcached; the protocol codecs know nothing of sockets.
 // Release builds skip run-time exclusivity checks in the hot modules: profiling showed
 // swift_beginAccess at about 5% of the proxy's CPU; debug builds (and so the tests) keep them.
 let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
@@ -34,12 +34,14 @@ let package = Package(
             swiftSettings: hotPathSettings
         ),
         .target(name: "RedisProtocol", dependencies: ["CHiredis"], swiftSettings: hotPathSettings),
+        .target(name: "MemcachedProtocol", swiftSettings: hotPathSettings),
         .target(name: "Routing", swiftSettings: hotPathSettings),
         .target(
             name: "Proxy",
             dependencies: [
                 "EventLoop",
                 "RedisProtocol",
+                "MemcachedProtocol",
                 "Routing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -57,6 +59,7 @@ let package = Package(
         ),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol"]),
+        .testTarget(name: "MemcachedProtocolTests", dependencies: ["MemcachedProtocol"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing"]),
     ],
