@@ -200,6 +200,9 @@ public enum Posix {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
+    /// This process's id (for status output).
+    public static var processID: Int32 { getpid() }
+
     /// Ignores SIGPIPE process-wide; sends already use MSG_NOSIGNAL, this covers writev.
     public static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)

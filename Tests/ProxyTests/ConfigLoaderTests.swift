@@ -167,7 +167,7 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog"
+private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog, allowFlush"
 
 private let ruleCases: [RuleCase] = [
     // Unknown keys, at every level, with a guess when one is close.
@@ -180,7 +180,7 @@ private let ruleCases: [RuleCase] = [
     RuleCase("unknown timeouts key", file(extra: #""timeouts": {"requestms": 10}"#), "timeouts.requestms",
              "unknown key (did you mean \"requestMs\"?); allowed keys: connectMs, requestMs, reconnectMinMs, reconnectMaxMs, shutdownMs"),
     RuleCase("unknown limits key", file(extra: #""limits": {"maxBytes": 10}"#), "limits.maxBytes",
-             "unknown key; allowed keys: maxBulkBytes, maxMultibulkLength, maxInlineBytes, clientOutputLimitBytes, maxClientInFlight, maxClients, backendMaxInFlight"),
+             "unknown key; allowed keys: maxBulkBytes, maxMultibulkLength, maxInlineBytes, clientOutputLimitBytes, maxClientInFlight, maxClients, backendMaxInFlight, maxValueBytes"),
     // Types, with booleans and numbers told apart.
     RuleCase("workers as string", file(extra: #""workers": "2""#), "workers", "expected an integer, got a string"),
     RuleCase("workers as boolean", file(extra: #""workers": true"#), "workers", "expected an integer, got a boolean"),

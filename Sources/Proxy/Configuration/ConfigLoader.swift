@@ -55,7 +55,7 @@ public enum ConfigLoader {
 enum ConfigSchema {
     static let rootKeys = [
         "listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits", "writeAck", "health",
-        "backlog",
+        "backlog", "allowFlush",
     ]
     static let listenKeys = ["redis", "memcached", "admin"]
     static let clusterKeys = ["name", "local", "redis", "memcached"]
@@ -88,6 +88,8 @@ enum ConfigSchema {
             // Linux's default fs.nr_open: no process gets more descriptors than this without sysctl changes.
             ("maxClients", 1...1_048_576, \.maxClients),
             ("backendMaxInFlight", 1...1_048_576, \.backendMaxInFlight),
+            // memcached's own ceiling for -I (item_size_max) is 1 GiB.
+            ("maxValueBytes", 1...1_073_741_824, \.maxValueBytes),
         ]
     }
 
@@ -134,14 +136,17 @@ struct ConfigValidator {
         let backlog = integerSection(top["backlog"], "backlog", ConfigSchema.backlogKeys, BacklogConfig())
         var writeAck: AckPolicy? = .first
         if let value = top["writeAck"] { writeAck = self.writeAck(value) }
+        var allowFlush: Bool? = false
+        if let value = top["allowFlush"] { allowFlush = reader.bool(value, at: "allowFlush") }
 
         guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
-            let limits, let health, let backlog, let writeAck
+            let limits, let health, let backlog, let writeAck, let allowFlush
         else { return nil }
         return ProxyConfig(
             listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
             clusters: clusters,
-            timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog)
+            timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog,
+            allowFlush: allowFlush)
     }
 
     /// What the listen section says, including which protocol listeners are configured at all (even when

@@ -22,6 +22,10 @@ public struct ProxyConfig: Sendable, Equatable {
     public var writeAck: AckPolicy
     public var health: HealthConfig
     public var backlog: BacklogConfig
+    /// Whether clients may empty every cluster: memcached `flush_all`, redis FLUSHALL and FLUSHDB.
+    /// Refused by default because one stray command would wipe every datacenter at once.
+    /// File key `allowFlush`, default false.
+    public var allowFlush: Bool
 
     public init(
         listen: ListenConfig,
@@ -33,7 +37,8 @@ public struct ProxyConfig: Sendable, Equatable {
         limits: LimitConfig = LimitConfig(),
         writeAck: AckPolicy = .first,
         health: HealthConfig = HealthConfig(),
-        backlog: BacklogConfig = BacklogConfig()
+        backlog: BacklogConfig = BacklogConfig(),
+        allowFlush: Bool = false
     ) {
         self.listen = listen
         self.workers = workers
@@ -45,6 +50,7 @@ public struct ProxyConfig: Sendable, Equatable {
         self.writeAck = writeAck
         self.health = health
         self.backlog = backlog
+        self.allowFlush = allowFlush
     }
 }
 
@@ -164,6 +170,9 @@ public struct LimitConfig: Sendable, Equatable {
     /// to its backlog and a read to the next cluster, so a slow cluster never holds clients back.
     /// File key `backendMaxInFlight`, default 16,384.
     public var backendMaxInFlight: Int
+    /// Largest memcached value a client may store; a larger one gets `SERVER_ERROR object too large
+    /// for cache` and is never sent. File key `maxValueBytes`, default 1 MiB (memcached's default -I).
+    public var maxValueBytes: Int
 
     public init(
         maxBulkBytes: Int = 512 * 1024 * 1024,
@@ -172,7 +181,8 @@ public struct LimitConfig: Sendable, Equatable {
         clientOutputLimitBytes: Int = 256 * 1024 * 1024,
         maxClientInFlight: Int = 4096,
         maxClients: Int = 100_000,
-        backendMaxInFlight: Int = 16_384
+        backendMaxInFlight: Int = 16_384,
+        maxValueBytes: Int = 1024 * 1024
     ) {
         self.maxBulkBytes = maxBulkBytes
         self.maxMultibulkLength = maxMultibulkLength
@@ -181,6 +191,7 @@ public struct LimitConfig: Sendable, Equatable {
         self.maxClientInFlight = maxClientInFlight
         self.maxClients = maxClients
         self.backendMaxInFlight = backendMaxInFlight
+        self.maxValueBytes = maxValueBytes
     }
 }
 

@@ -3,17 +3,17 @@ import RedisProtocol
 /// The `# Proxy` section of INFO (`INFO proxy`): the proxy's own view of the clusters, in Redis's
 /// `key:value` INFO format, one `cluster_<n>` line per cluster.
 enum ProxyInfo {
-    static func render(worker: RedisWorker, protocolVersion: Int) -> [UInt8] {
+    static func render(router: ClusterRouter<RedisWire>, protocolVersion: Int) -> [UInt8] {
         var text = "# Proxy\r\n"
         text += "proxy_version:\(MetaclusterVersion.current)\r\n"
-        text += "write_ack:\(worker.policy.rawValue)\r\n"
-        text += "clusters:\(worker.clusters.count)\r\n"
-        let readOrder = worker.ranking.order.prefix(worker.ranking.healthyCount).map { worker.clusters[$0].name }
+        text += "write_ack:\(router.policy.rawValue)\r\n"
+        text += "clusters:\(router.clusters.count)\r\n"
+        let readOrder = router.ranking.order.prefix(router.ranking.healthyCount).map { router.clusters[$0].name }
         text += "read_order:\(readOrder.joined(separator: ","))\r\n"
-        for link in worker.clusters {
+        for link in router.clusters {
             let s = link.stats
             let down = s.loopsDown.load(ordering: .relaxed) > 0
-            let latency = worker.latency.estimate(link.index).map { String($0 / 1000) } ?? "-"
+            let latency = router.latency.estimate(link.index).map { String($0 / 1000) } ?? "-"
             text += "cluster_\(link.index):name=\(link.name),local=\(link.isLocal ? 1 : 0),state=\(down ? "down" : "up")"
             text += ",latency_us=\(latency)"
             text += ",backlog=\(s.backlogEntries.load(ordering: .relaxed))"

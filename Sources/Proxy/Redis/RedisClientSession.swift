@@ -13,15 +13,23 @@ import Routing
 ///   is written; other clients are unaffected.
 /// - Backpressure: with `maxClientInFlight` requests outstanding the session stops reading; past
 ///   `clientOutputLimitBytes` of unwritten output it disconnects the client.
-final class RedisClientSession: ChannelDelegate, ReplyConsumer {
+final class RedisClientSession: ClientSession, RoutedSession {
+    typealias Wire = RedisWire
+
     let id: Int
     let channel: SocketChannel
     /// unowned(unsafe): a worker outlives its sessions (it closes them before it goes), and this is
     /// read several times per request.
     unowned(unsafe) let worker: RedisWorker
+    /// The worker's router, cached: it is read for every forwarded request.
+    unowned(unsafe) let router: ClusterRouter<RedisWire>
     var logger: Logger
     /// 2 or 3, as negotiated with HELLO.
-    var protocolVersion = 2
+    var protocolVersion = 2 {
+        didSet { variant = RedisWire.variant(protocolVersion: protocolVersion) }
+    }
+    /// The backend connection variant matching `protocolVersion`.
+    private(set) var variant = 0
     var name: [UInt8]? = nil
     var order = ReplyOrder()
     var slots = RequestSlots()
@@ -31,6 +39,8 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
     private var waitingForBarrier = false
     /// Set while a write decided by one cluster (SPOP, XADD *) waits for that cluster's answer.
     var waitingForDecision = false
+    /// That write's kind and arguments, from which its effect on the other clusters is derived.
+    var pendingDecision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
     private var pausedForInFlight = false
     private(set) var closeWhenDone = false
     private(set) var draining = false
@@ -39,6 +49,7 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         self.id = id
         self.channel = channel
         self.worker = worker
+        self.router = worker.router
         self.logger = logger
     }
 
@@ -142,10 +153,12 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
             } else if info.access == .read {
                 if info.name == "info" && arguments.count == 2
                     && String(decoding: base[arguments[1]], as: UTF8.self).lowercased() == "proxy" {
-                    reply(ProxyInfo.render(worker: worker, protocolVersion: protocolVersion))
+                    reply(ProxyInfo.render(router: router, protocolVersion: protocolVersion))
                 } else {
                     read(frame)
                 }
+            } else if !worker.allowFlush && (info.name == "flushall" || info.name == "flushdb") {
+                replyError("ERR \(info.name.uppercased()) is disabled: it would empty every cluster; set allowFlush in the config")
             } else if info.flags.contains(.relativeExpiry) || info.flags.contains(.nondeterministic) {
                 return replicateDeterministically(info, frame: frame, base: base, arguments: arguments)
             } else {
@@ -176,6 +189,11 @@ final class RedisClientSession: ChannelDelegate, ReplyConsumer {
         var out: [UInt8] = []
         RESPEncoder.error(message, into: &out)
         reply(out)
+    }
+
+    @inline(__always)
+    func respond(tag: UInt64, quiet: UInt8, reply: UnsafeRawBufferPointer) {
+        complete(tag: tag, reply: reply)
     }
 
     @inline(__always)

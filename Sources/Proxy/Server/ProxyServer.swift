@@ -2,8 +2,8 @@ import Dispatch
 import EventLoop
 import Logging
 
-/// The running daemon: one event loop per worker, each with its own listener and backend
-/// connections, and the start/shutdown sequence around them.
+/// The running daemon: one event loop per worker, each with its own listeners (redis, memcached),
+/// client sessions and backend connections, and the start/shutdown sequence around them.
 ///
 /// Contract: `start()` binds every listener or throws (nothing is left running on failure);
 /// `shutdown(timeout:)` stops accepting, lets in-flight requests finish until the timeout, then
@@ -12,48 +12,71 @@ public final class ProxyServer: @unchecked Sendable {
     private let config: ProxyConfig
     private let logger: Logger
     private var loops: [DispatchEpollLoop] = []
-    private var workers: [RedisWorker] = []
-    private let clientCount = ClientCounter()
-    private let clusterStats: [ClusterStats]
+    /// Per loop, its front ends (same index as `loops`).
+    private var frontEnds: [[FrontEnd]] = []
+    private let redisClients = ClientCounter()
+    private let memcachedClients = ClientCounter()
+    private let redisStats: [ClusterStats]
+    private let memcachedStats: [ClusterStats]
+    private let memcachedCounters: [MemcachedCounters]
+    private let startedAt = Posix.wallClockMilliseconds() / 1000
 
     public init(config: ProxyConfig, logger: Logger) {
         self.config = config
         self.logger = logger
-        self.clusterStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
+        self.redisStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
+        self.memcachedStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
+        self.memcachedCounters = (0..<config.workers).map { _ in MemcachedCounters() }
     }
 
     /// The redis listener's bound address (useful when the configured port is 0).
     public private(set) var redisAddress: SocketAddress?
+    /// The memcached listener's bound address.
+    public private(set) var memcachedAddress: SocketAddress?
 
     public func start() throws {
         Posix.ignoreSIGPIPE()
-        guard let redis = config.listen.redis else { return }
-        var address = try SocketAddress(host: redis.host, port: redis.port)
+        var redis = try config.listen.redis.map { try SocketAddress(host: $0.host, port: $0.port) }
+        var memcached = try config.listen.memcached.map { try SocketAddress(host: $0.host, port: $0.port) }
         do {
             for index in 0..<config.workers {
                 let loop = try DispatchEpollLoop(index: index, idleWaitMicros: config.loopIdleWaitMicros)
                 loops.append(loop)
-                let worker = RedisWorker(
-                    loop: loop, config: config, stats: clusterStats, listenAddress: address, clientCount: clientCount,
-                    logger: logger)
-                workers.append(worker)
-                try onLoop(loop) { try worker.start() }
-                // Port 0 picks a free port once; every other worker joins that same port.
-                if let bound = onLoop(loop, { worker.boundAddress }) { address = bound }
+                var ends: [FrontEnd] = []
+                frontEnds.append([])
+                if let address = redis {
+                    let worker = RedisWorker(
+                        loop: loop, config: config, stats: redisStats, listenAddress: address,
+                        clientCount: redisClients, logger: logger)
+                    ends.append(worker)
+                    frontEnds[index] = ends
+                    // Port 0 picks a free port once; every other worker joins that same port.
+                    redis = try onLoop(loop) { try worker.start(); return worker.boundAddress } ?? address
+                }
+                if let address = memcached {
+                    let worker = MemcachedWorker(
+                        loop: loop, config: config, stats: memcachedStats, counters: memcachedCounters,
+                        listenAddress: address, clientCount: memcachedClients, startedAt: startedAt, logger: logger)
+                    ends.append(worker)
+                    frontEnds[index] = ends
+                    memcached = try onLoop(loop) { try worker.start(); return worker.boundAddress } ?? address
+                }
             }
         } catch {
-            for (loop, worker) in zip(loops, workers) {
-                onLoop(loop) { worker.closeAll() }
+            for (loop, ends) in zip(loops, frontEnds) {
+                onLoop(loop) { for end in ends { end.closeAll() } }
                 loop.shutdown()
             }
             loops = []
-            workers = []
+            frontEnds = []
             throw error
         }
-        redisAddress = address
+        redisAddress = redis
+        memcachedAddress = memcached
         logger.info("listening", metadata: [
-            "redis": "\(address)", "workers": "\(config.workers)",
-            "clusters": "\(config.clusters.map { "\($0.name)\($0.local ? "(local)" : "")=\($0.redis[0])" }.joined(separator: " "))",
+            "redis": "\(redis.map { "\($0)" } ?? "-")", "memcached": "\(memcached.map { "\($0)" } ?? "-")",
+            "workers": "\(config.workers)",
+            "clusters": "\(config.clusters.map { "\($0.name)\($0.local ? "(local)" : "")" }.joined(separator: " "))",
             "writeAck": "\(config.writeAck.rawValue)",
         ])
     }
@@ -61,10 +84,12 @@ public final class ProxyServer: @unchecked Sendable {
     /// Graceful stop: no new connections, in-flight requests get their replies, then everything closes.
     public func shutdown(timeout: Duration) async {
         logger.info("shutting down", metadata: ["timeout": "\(timeout)"])
-        for (loop, worker) in zip(loops, workers) {
+        for (loop, ends) in zip(loops, frontEnds) {
             onLoop(loop) {
-                worker.stopAccepting()
-                worker.drainClients()
+                for end in ends {
+                    end.stopAccepting()
+                    end.drainClients()
+                }
             }
         }
         let deadline = ContinuousClock.now + timeout
@@ -76,8 +101,8 @@ public final class ProxyServer: @unchecked Sendable {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        for (loop, worker) in zip(loops, workers) {
-            onLoop(loop) { worker.closeAll() }
+        for (loop, ends) in zip(loops, frontEnds) {
+            onLoop(loop) { for end in ends { end.closeAll() } }
             loop.shutdown()
         }
         logger.info("stopped")
@@ -86,10 +111,12 @@ public final class ProxyServer: @unchecked Sendable {
     private func snapshot() -> (clients: Int, inFlight: Int) {
         var clients = 0
         var inFlight = 0
-        for (loop, worker) in zip(loops, workers) {
+        for (loop, ends) in zip(loops, frontEnds) {
             onLoop(loop) {
-                clients += worker.activeClients
-                inFlight += worker.requestsInFlight
+                for end in ends {
+                    clients += end.activeClients
+                    inFlight += end.requestsInFlight
+                }
             }
         }
         return (clients, inFlight)

@@ -6,18 +6,18 @@ import Logging
 /// Contract: at most `window` replayed writes are in flight; a replayed write whose connection fails
 /// is queued to go out again before anything later, so the cluster receives its missed writes in
 /// their original order. Its replies are not compared (the client was answered long ago). Loop-confined.
-final class BacklogReplayer: ReplyConsumer {
-    unowned(unsafe) let link: RedisClusterLink
+final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
+    unowned(unsafe) let link: ClusterLink<Wire>
     private let window: Int
 
-    init(link: RedisClusterLink, window: Int = 64) {
+    init(link: ClusterLink<Wire>, window: Int = 64) {
         self.link = link
         self.window = window
     }
 
     /// Sends what it can; called by the worker's tick and after each replayed reply.
     func pump() {
-        let backend = link.backends[0]
+        let backend = link.primary
         guard link.health.state == .up, backend.isReady else { return }
         while link.replayInFlight < window {
             let frame: [UInt8]

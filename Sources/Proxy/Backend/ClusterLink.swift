@@ -3,15 +3,15 @@ import EventLoop
 import Logging
 import Routing
 
-/// One cluster as one loop sees it: connections to its server, its health, and its backlog of writes
-/// it could not take. Loop-confined.
-final class RedisClusterLink {
+/// One cluster as one loop sees it for one protocol: connections to its server, its health, and its
+/// backlog of writes it could not take. Loop-confined.
+final class ClusterLink<Wire: BackendWire> {
     let index: Int
     let name: String
     let isLocal: Bool
     let stats: ClusterStats
-    /// [RESP2, RESP3] connections to the cluster's first redis server (sharding comes with issue #5).
-    let backends: [BackendConnection]
+    /// One connection per `Wire` variant to the cluster's first server (sharding comes with issue #5).
+    let backends: [BackendConnection<Wire>]
     var health: ClusterHealth
     var backlog: MissedWriteBacklog
     /// Backlogged writes sent and not yet answered.
@@ -20,7 +20,7 @@ final class RedisClusterLink {
     /// anything still in the backlog, to keep the order.
     var replayRetry: Deque<[UInt8]> = []
 
-    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, backends: [BackendConnection],
+    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, backends: [BackendConnection<Wire>],
          health: ClusterHealth, backlog: MissedWriteBacklog) {
         self.index = index
         self.name = name
@@ -32,9 +32,13 @@ final class RedisClusterLink {
     }
 
     @inline(__always)
-    func backend(protocolVersion: Int) -> BackendConnection {
-        backends[protocolVersion == 3 ? 1 : 0]
+    func backend(variant: Int) -> BackendConnection<Wire> {
+        backends[variant]
     }
+
+    /// The connection the proxy uses for its own traffic: probes, replay.
+    @inline(__always)
+    var primary: BackendConnection<Wire> { backends[0] }
 
     /// Writes go straight to the server only while nothing older is held back for it, so the cluster
     /// receives every client's writes in their original order.

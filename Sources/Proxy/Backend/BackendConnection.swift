@@ -1,9 +1,9 @@
 import DequeModule
 import EventLoop
 import Logging
-import RedisProtocol
 
-/// One pipelined connection from one loop to one redis server, speaking one protocol version.
+/// One pipelined connection from one loop to one backend server, speaking one protocol variant
+/// (redis: RESP2 or RESP3; memcached: text and meta).
 ///
 /// Contract:
 /// - Requests are written in the order `send` is called and their replies are matched FIFO, so each
@@ -13,14 +13,15 @@ import RedisProtocol
 /// - A failure (reset, garbage, request timeout) fails every request in flight on this connection and
 ///   only those, handing each consumer its request bytes back; the connection then reconnects with
 ///   exponential back-off and jitter.
-/// - A RESP3 connection sends `HELLO 3` first and relays RESP3 replies byte-exact.
-final class BackendConnection: ChannelDelegate {
+/// - A variant with a handshake (redis RESP3: `HELLO 3`) sends it first; replies are relayed byte-exact.
+final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     enum State: Equatable { case idle, connecting, ready, backoff }
 
     let endpoint: Endpoint
     /// Index of the cluster this server belongs to.
     let cluster: Int
-    let protocolVersion: Int
+    /// Which of `Wire.variants` this connection speaks.
+    let variant: Int
     /// unowned(unsafe): the worker owns this connection and outlives it.
     unowned(unsafe) let observer: BackendObserver
     /// unowned(unsafe): loops outlive their workers' connections (see `RedisWorker.loop`).
@@ -33,9 +34,8 @@ final class BackendConnection: ChannelDelegate {
     private var pending: Deque<Pending> = []
     /// The frames of `pending`, in the same order: kept so a failure can hand every request back.
     /// One buffer reused for the connection's life, so keeping them costs a copy, not an allocation.
-    private var sentLog = IOBuffer(capacity: BackendConnection.sentLogSize)
-    private static let sentLogSize = 16 * 1024
-    private var framer = ReplyFramer()
+    private var sentLog = IOBuffer(capacity: BackendConnectionTuning.sentLogSize)
+    private var framer = Wire.Framer()
     private var consecutiveFailures = 0
     private var connectStartedAt: UInt64 = 0
     private var reconnectTimer: LoopTimer?
@@ -51,20 +51,21 @@ final class BackendConnection: ChannelDelegate {
     }
 
     init(
-        endpoint: Endpoint, cluster: Int, protocolVersion: Int, loop: EventLoop, observer: BackendObserver,
+        endpoint: Endpoint, cluster: Int, variant: Int, loop: EventLoop, observer: BackendObserver,
         timeouts: TimeoutConfig, maxInFlight: Int, logger: Logger
     ) {
         self.maxInFlight = maxInFlight
         self.endpoint = endpoint
         self.cluster = cluster
         self.observer = observer
-        self.protocolVersion = protocolVersion
+        self.variant = variant
         self.loop = loop
         self.timeouts = timeouts
         self.logger = logger
         self.logger[metadataKey: "backend"] = "\(endpoint)"
-        self.logger[metadataKey: "resp"] = "\(protocolVersion)"
-        self.unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected yet")
+        self.logger[metadataKey: "protocol"] = "\(Wire.protocolName)"
+        if Wire.variants > 1 { self.logger[metadataKey: "variant"] = "\(variant)" }
+        self.unavailableReply = Wire.unavailableReply(endpoint: endpoint, reason: "not connected yet")
     }
 
     var inFlight: Int { pending.count }
@@ -105,15 +106,12 @@ final class BackendConnection: ChannelDelegate {
             fail(reason: "\(error)")
             return
         }
-        if protocolVersion == 3 {
-            // Pipelined ahead of any client request: the server switches before it reads them.
-            var hello: [UInt8] = []
-            RESPEncoder.command(["HELLO", "3"], into: &hello)
+        if let hello = Wire.handshake(variant: variant) {
             hello.withUnsafeBytes {
                 channel!.send($0)
                 sentLog.append($0)
             }
-            pending.append(Pending(consumer: nil, tag: Self.handshakeTag, sentAt: loop.batchTime, length: hello.count))
+            pending.append(Pending(consumer: nil, tag: BackendConnectionTuning.handshakeTag, sentAt: loop.batchTime, length: hello.count))
         }
     }
 
@@ -124,14 +122,14 @@ final class BackendConnection: ChannelDelegate {
             logger.info("backend connection restored", metadata: ["afterFailures": "\(consecutiveFailures)"])
         }
         consecutiveFailures = 0
-        unavailableReply = Self.errorReply(endpoint: endpoint, reason: "not connected")
+        unavailableReply = Wire.unavailableReply(endpoint: endpoint, reason: "not connected")
         observer.backendConnected(cluster: cluster)
     }
 
-    /// Sends a PING of the proxy's own (a health and latency probe) when the connection can take it.
+    /// Sends a probe of the proxy's own (health and latency) when the connection can take it.
     func probe() {
         guard state == .ready, pending.isEmpty else { return }
-        let ping = Self.pingFrame
+        let ping = Wire.probeFrame
         ping.withUnsafeBytes {
             channel!.send($0)
             sentLog.append($0)
@@ -147,10 +145,10 @@ final class BackendConnection: ChannelDelegate {
         let input = channel.input
         while !input.isEmpty {
             let bytes = input.readable
-            switch framer.frame(bytes) {
-            case .reply(let length, let type):
+            switch framer.nextReply(bytes) {
+            case .reply(let length, let isError, let outOfBand):
                 let reply = UnsafeRawBufferPointer(rebasing: bytes[0..<length])
-                if type == RESPType.push {
+                if outOfBand {
                     // Out-of-band (client tracking, keyspace events): it answers no request.
                     input.consume(length)
                     continue
@@ -161,14 +159,14 @@ final class BackendConnection: ChannelDelegate {
                 }
                 sentLog.consume(head.length)
                 observer.backendAnswered(cluster: cluster, rtt: loop.batchTime &- head.sentAt)
-                if sentLog.isEmpty && sentLog.capacity > 64 * Self.sentLogSize {
+                if sentLog.isEmpty && sentLog.capacity > 64 * BackendConnectionTuning.sentLogSize {
                     // A large value went through: do not keep its memory for the connection's life.
-                    sentLog = IOBuffer(capacity: Self.sentLogSize)
+                    sentLog = IOBuffer(capacity: BackendConnectionTuning.sentLogSize)
                 }
                 if let consumer = head.consumer {
                     consumer.backendReplied(tag: head.tag, cluster: cluster, reply: reply)
-                } else if RESPType.isError(type) && head.tag == Self.handshakeTag {
-                    fail(reason: "server refused HELLO 3 (RESP3 needs redis 6 or later)")
+                } else if isError && head.tag == BackendConnectionTuning.handshakeTag {
+                    fail(reason: "server refused the handshake: \(String(decoding: reply.prefix(200), as: UTF8.self))")
                     return
                 }
                 // The consumer may have closed us (it cannot today, but a failure path might).
@@ -218,9 +216,9 @@ final class BackendConnection: ChannelDelegate {
     private func fail(reason: String) {
         let wasConnecting = state == .connecting
         detachChannel()
-        framer = ReplyFramer()
+        framer = Wire.Framer()
         consecutiveFailures += 1
-        unavailableReply = Self.errorReply(endpoint: endpoint, reason: reason)
+        unavailableReply = Wire.unavailableReply(endpoint: endpoint, reason: reason)
         let delay = backoffDelay()
         state = .backoff
         if consecutiveFailures == 1 || consecutiveFailures.isMultiple(of: 20) {
@@ -257,7 +255,7 @@ final class BackendConnection: ChannelDelegate {
         reconnectTimer = nil
         detachChannel()
         state = .idle
-        failPending(reply: Self.errorReply(endpoint: endpoint, reason: "proxy shutting down"))
+        failPending(reply: Wire.unavailableReply(endpoint: endpoint, reason: "proxy shutting down"))
     }
 
     /// Hands every request in flight back to its consumer with `reply`, oldest first.
@@ -279,8 +277,6 @@ final class BackendConnection: ChannelDelegate {
         }
     }
 
-    /// Tags of the proxy's own requests (no consumer): the RESP3 handshake, and probes (0).
-    static let handshakeTag: UInt64 = 1
     /// Closes the current channel without hearing its close callback (the caller handles the fallout).
     private func detachChannel() {
         guard let channel else { return }
@@ -288,13 +284,12 @@ final class BackendConnection: ChannelDelegate {
         channel.delegate = nil
         channel.close()
     }
+}
 
-    static let pingFrame: [UInt8] = Array("*1\r\n$4\r\nPING\r\n".utf8)
-
-    static func errorReply(endpoint: Endpoint, reason: String) -> [UInt8] {
-        var out: [UInt8] = []
-        let clean = reason.map { $0 == "\r" || $0 == "\n" ? " " : $0 }
-        RESPEncoder.error("ERR backend \(endpoint) unavailable: \(String(clean))", into: &out)
-        return out
-    }
+/// Constants of `BackendConnection` (a generic class cannot hold static stored properties).
+enum BackendConnectionTuning {
+    /// Tags of the proxy's own requests (no consumer): the handshake; probes use 0.
+    static let handshakeTag: UInt64 = 1
+    /// The sent log's usual capacity; it is given back after a large request went through.
+    static let sentLogSize = 16 * 1024
 }

@@ -1,4 +1,3 @@
-import RedisProtocol
 import Routing
 
 /// What the proxy remembers about one forwarded request until every cluster involved has reported.
@@ -6,6 +5,10 @@ struct RequestSlot {
     /// The request's place in the client's reply order.
     var orderTag: UInt64 = 0
     var isWrite = false
+    /// The client's reply filter (see `RoutedSession.respond`).
+    var quiet: UInt8 = 0
+    /// A write decided by one cluster whose effect the others get, waiting for that cluster.
+    var isDecision = false
     /// Reads: clusters already tried.
     var tried: UInt64 = 0
     /// Writes: the ack-policy state machine.
@@ -14,8 +17,6 @@ struct RequestSlot {
     var errorMask: UInt64 = 0
     /// Writes under `majority`/`all`: replies kept until the policy decides which one answers.
     var held: [[UInt8]?]? = nil
-    /// A write decided by one cluster whose effect the others get (SPOP, XADD *): its kind and arguments.
-    var decision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
     /// Once decided: the deciding cluster's reply, which is what the client gets on success (the other
     /// clusters' replies answer the effect, not the client's command).
     var decidedReply: [UInt8]? = nil
@@ -42,7 +43,8 @@ struct RequestSlots {
     @inline(__always)
     mutating func release(_ index: Int) {
         slots[index].held = nil
-        slots[index].decision = nil
+        slots[index].isDecision = false
+        slots[index].quiet = 0
         slots[index].decidedReply = nil
         slots[index].errorMask = 0
         slots[index].tried = 0

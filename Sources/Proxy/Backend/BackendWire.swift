@@ -1,0 +1,48 @@
+import EventLoop
+
+/// What a backend connection found at the start of its input.
+enum WireFrame {
+    /// One whole reply of `length` bytes; `isError` for error replies, `outOfBand` for frames that
+    /// answer no request (RESP3 pushes).
+    case reply(length: Int, isError: Bool, outOfBand: Bool)
+    /// More bytes are needed: the reply is at least `atLeast` bytes long.
+    case incomplete(atLeast: Int)
+    /// The server broke its protocol; the connection cannot be resynchronised.
+    case invalid(String)
+}
+
+/// Frames a backend's reply stream; `init()` starts a fresh connection.
+protocol ReplyFraming {
+    init()
+    mutating func nextReply(_ bytes: UnsafeRawBufferPointer) -> WireFrame
+}
+
+/// Everything a backend connection, a cluster link and the forwarding core need to know about one
+/// backend protocol. The routing logic is written once against this; redis and memcached each
+/// provide one conformance.
+protocol BackendWire {
+    associatedtype Framer: ReplyFraming
+    /// A cheap request whose reply proves the server alive and measures its latency.
+    static var probeFrame: [UInt8] { get }
+    /// Sent first on a new connection of `variant` (e.g. redis's `HELLO 3`), or nil.
+    static func handshake(variant: Int) -> [UInt8]?
+    /// Connections per server: one per protocol variant a client may need (redis: RESP2 and RESP3).
+    static var variants: Int { get }
+    /// The error a client gets when `endpoint` cannot be reached, in the client's protocol.
+    static func unavailableReply(endpoint: Endpoint, reason: String) -> [UInt8]
+    /// The error a client gets when no cluster could take its read.
+    static var noClusterReply: [UInt8] { get }
+    static func isError(_ reply: UnsafeRawBufferPointer) -> Bool
+    /// The frame to keep for delivery later instead of `frame` (e.g. relative expiry made absolute),
+    /// or nil to keep it as is.
+    static func frameForLater(_ frame: UnsafeRawBufferPointer, nowSeconds: Int64) -> [UInt8]?
+    /// A name for logs.
+    static var protocolName: String { get }
+}
+
+extension BackendWire {
+    /// `text` on one line, for an error reply built from a reason that may hold line breaks.
+    static func oneLine(_ text: String) -> String {
+        text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    }
+}

@@ -1,0 +1,70 @@
+import EventLoop
+import Logging
+import MemcachedProtocol
+import Routing
+
+/// Everything one loop owns for the memcached front end: its listener and client sessions, the
+/// request parser they share, and the router to every cluster's memcached servers.
+///
+/// Contract: created on any thread, then used only on `loop` (every method but `init`).
+final class MemcachedWorker: FrontEnd {
+    unowned(unsafe) let loop: EventLoop
+    let limits: LimitConfig
+    let allowFlush: Bool
+    /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
+    var parser: MemcachedRequestParser
+    let router: ClusterRouter<MemcachedWire>
+    let counters: MemcachedCounters
+    /// Every loop's counters, for `stats`.
+    let allCounters: [MemcachedCounters]
+    let clientCount: ClientCounter
+    let startedAt: Int64
+    /// Reused to build backend frames that differ from the client's (noreply or quiet removed).
+    var scratch: [UInt8] = []
+    private let acceptor: ClientAcceptor<MemcachedClientSession>
+
+    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], counters: [MemcachedCounters],
+         listenAddress: SocketAddress, clientCount: ClientCounter, startedAt: Int64, logger: Logger) {
+        self.loop = loop
+        self.limits = config.limits
+        self.allowFlush = config.allowFlush
+        self.parser = MemcachedRequestParser(limits: MemcachedLimits(
+            maxValueBytes: config.limits.maxValueBytes, maxLineBytes: config.limits.maxInlineBytes))
+        self.counters = counters[loop.index]
+        self.allCounters = counters
+        self.clientCount = clientCount
+        self.startedAt = startedAt
+        var logger = logger
+        logger[metadataKey: "loop"] = "\(loop.index)"
+        self.router = ClusterRouter(loop: loop, config: config, servers: { $0.memcached }, stats: stats, logger: logger)
+        self.acceptor = ClientAcceptor(
+            loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
+            workerCount: config.workers, logger: logger)
+        acceptor.makeSession = { [unowned self] id, channel, logger in
+            MemcachedCounters.bump(self.counters.totalConnections)
+            return MemcachedClientSession(id: id, channel: channel, worker: self, logger: logger)
+        }
+    }
+
+    /// Binds the listener and connects every cluster eagerly.
+    func start() throws {
+        try acceptor.start()
+        router.start()
+    }
+
+    var boundAddress: SocketAddress? { acceptor.boundAddress }
+
+    func sessionClosed(_ session: MemcachedClientSession) {
+        acceptor.sessionClosed(session)
+    }
+
+    func stopAccepting() { acceptor.stopAccepting() }
+    func drainClients() { acceptor.drainClients() }
+    var activeClients: Int { acceptor.activeClients }
+    var requestsInFlight: Int { acceptor.requestsInFlight }
+
+    func closeAll() {
+        acceptor.closeAll()
+        router.close()
+    }
+}

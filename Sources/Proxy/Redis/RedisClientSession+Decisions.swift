@@ -1,0 +1,47 @@
+import EventLoop
+import RedisProtocol
+
+/// Writes whose outcome is not fixed by the data alone (relative expiry, SPOP, XADD *): rewritten so
+/// every cluster does the same thing, decided by one cluster whose effect the others get, or refused
+/// (see `DeterministicRewrite`).
+extension RedisClientSession {
+    /// False while it waits for an earlier decision.
+    func replicateDeterministically(
+        _ info: CommandInfo, frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]
+    ) -> Bool {
+        // The common SET k v and GETEX k carry no expiry option: keep them on the allocation-free path.
+        if (info.name == "set" && arguments.count <= 3) || (info.name == "getex" && arguments.count <= 2) {
+            write(frame)
+            return true
+        }
+        let args = arguments.map { Array(base[$0]) }
+        switch DeterministicRewrite.plan(info.name, args, nowMs: Posix.wallClockMilliseconds()) {
+        case .asIs:
+            write(frame)
+        case .rewritten(let rewritten):
+            rewritten.withUnsafeBytes { write($0) }
+        case .refuse(let reason):
+            replyError("ERR \(reason)")
+        case .decideLocally(let kind):
+            pendingDecision = (kind, args)
+            waitingForDecision = true
+            channel.pauseReading()
+            decide(frame)
+        }
+        return true
+    }
+
+    func decisionEffect(reply: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let (kind, args) = pendingDecision else { return nil }
+        pendingDecision = nil
+        guard let value = try? RESPValue.parse(Array(reply)).0 else { return nil }
+        return DeterministicRewrite.effect(of: kind, args: args, reply: value)
+    }
+
+    func decisionEnded() {
+        pendingDecision = nil
+        waitingForDecision = false
+        if !draining && !closeWhenDone { channel.resumeReading() }
+        router.loop.deferToEndOfBatch { [self] in processInput() }
+    }
+}

@@ -1,0 +1,54 @@
+import EventLoop
+import RedisProtocol
+
+/// RESP to redis servers: RESP2 and RESP3 connections, PING probes, `-ERR` errors.
+enum RedisWire: BackendWire {
+    struct Framer: ReplyFraming {
+        private var framer = ReplyFramer()
+
+        @inline(__always)
+        mutating func nextReply(_ bytes: UnsafeRawBufferPointer) -> WireFrame {
+            switch framer.frame(bytes) {
+            case .reply(let length, let type):
+                return .reply(length: length, isError: RESPType.isError(type), outOfBand: type == RESPType.push)
+            case .incomplete(let atLeast):
+                return .incomplete(atLeast: atLeast)
+            case .invalid(let what):
+                return .invalid(what)
+            }
+        }
+    }
+
+    static let probeFrame: [UInt8] = Array("*1\r\n$4\r\nPING\r\n".utf8)
+    /// Variant 0 speaks RESP2, variant 1 RESP3.
+    static let variants = 2
+    static let protocolName = "redis"
+
+    static func handshake(variant: Int) -> [UInt8]? {
+        guard variant == 1 else { return nil }
+        // Pipelined ahead of any client request: the server switches before it reads them.
+        var hello: [UInt8] = []
+        RESPEncoder.command(["HELLO", "3"], into: &hello)
+        return hello
+    }
+
+    /// The connection variant for a client speaking RESP `protocolVersion`.
+    @inline(__always)
+    static func variant(protocolVersion: Int) -> Int { protocolVersion == 3 ? 1 : 0 }
+
+    static func unavailableReply(endpoint: Endpoint, reason: String) -> [UInt8] {
+        var out: [UInt8] = []
+        RESPEncoder.error("ERR backend \(endpoint) unavailable: \(oneLine(reason))", into: &out)
+        return out
+    }
+
+    static let noClusterReply: [UInt8] = Array("-ERR no cluster is available for this read\r\n".utf8)
+
+    @inline(__always)
+    static func isError(_ reply: UnsafeRawBufferPointer) -> Bool {
+        reply.first.map(RESPType.isError) ?? true
+    }
+
+    /// Redis writes are made deterministic (absolute expiry) before they are sent at all.
+    static func frameForLater(_ frame: UnsafeRawBufferPointer, nowSeconds: Int64) -> [UInt8]? { nil }
+}

@@ -1,0 +1,116 @@
+import EventLoop
+import Logging
+import RedisProtocol
+import Routing
+
+/// Everything one loop owns for the redis front end: its listener and client sessions, the request
+/// parser and command table they share, and the router to every cluster's redis servers.
+///
+/// Contract: created on any thread, then used only on `loop` (every method but `init`).
+final class RedisWorker: FrontEnd {
+    /// unowned(unsafe): the server keeps every loop alive longer than its workers; a checked
+    /// unowned reference costs an atomic increment on each of the many accesses per request.
+    unowned(unsafe) let loop: EventLoop
+    let limits: LimitConfig
+    let allowFlush: Bool
+    /// The built-in table, merged with the server's own `COMMAND` metadata once a server answered it.
+    private(set) var commands = CommandTable.builtin
+    private var commandMetadata: CommandMetadataLoader.State = .notRequested
+    /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
+    var parser: RequestParser
+    let advertisedVersion: String
+    let router: ClusterRouter<RedisWire>
+    private let acceptor: ClientAcceptor<RedisClientSession>
+    private var logger: Logger
+
+    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], listenAddress: SocketAddress,
+         clientCount: ClientCounter, logger: Logger) {
+        self.loop = loop
+        self.limits = config.limits
+        self.allowFlush = config.allowFlush
+        self.parser = RequestParser(limits: RESPLimits(
+            maxBulkBytes: config.limits.maxBulkBytes,
+            maxMultibulkLength: config.limits.maxMultibulkLength,
+            maxInlineBytes: config.limits.maxInlineBytes))
+        self.advertisedVersion = "7.0.0"
+        var logger = logger
+        logger[metadataKey: "loop"] = "\(loop.index)"
+        self.logger = logger
+        self.router = ClusterRouter(loop: loop, config: config, servers: { $0.redis }, stats: stats, logger: logger)
+        self.acceptor = ClientAcceptor(
+            loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
+            workerCount: config.workers, logger: logger)
+        acceptor.makeSession = { [unowned self] id, channel, logger in
+            RedisClientSession(id: id, channel: channel, worker: self, logger: logger)
+        }
+        router.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
+    }
+
+    /// Binds the listener and connects every cluster eagerly.
+    func start() throws {
+        try acceptor.start()
+        router.start()
+    }
+
+    var boundAddress: SocketAddress? { acceptor.boundAddress }
+
+    // MARK: command metadata
+
+    private func loadCommandMetadata(from cluster: Int) {
+        guard commandMetadata == .notRequested else { return }
+        commandMetadata = .requested
+        let loader = CommandMetadataLoader(worker: self)
+        let sent = CommandMetadataLoader.request.withUnsafeBytes {
+            router.clusters[cluster].primary.send($0, consumer: loader, tag: 0)
+        }
+        if !sent { commandMetadata = .notRequested }
+    }
+
+    /// The server's COMMAND reply arrived (nil: the request failed; it is asked again on a later connect).
+    func commandMetadataArrived(_ reply: RESPValue?) {
+        guard let reply else {
+            commandMetadata = .notRequested
+            return
+        }
+        commandMetadata = .loaded
+        let (merged, added) = commands.merging(serverCommands: reply)
+        commands = merged
+        logger.debug("command metadata merged from server", metadata: ["addedCommands": "\(added)"])
+    }
+
+    // MARK: clients
+
+    func sessionClosed(_ session: RedisClientSession) {
+        acceptor.sessionClosed(session)
+    }
+
+    func stopAccepting() { acceptor.stopAccepting() }
+    func drainClients() { acceptor.drainClients() }
+    var activeClients: Int { acceptor.activeClients }
+    var requestsInFlight: Int { acceptor.requestsInFlight }
+
+    func closeAll() {
+        acceptor.closeAll()
+        router.close()
+    }
+}
+
+/// Asks one server for `COMMAND` and hands the parsed reply to the worker.
+final class CommandMetadataLoader: ReplyConsumer {
+    enum State { case notRequested, requested, loaded }
+    static let request: [UInt8] = Array("*1\r\n$7\r\nCOMMAND\r\n".utf8)
+    /// Strong: the loader lives only until its one reply, and the worker outlives it.
+    let worker: RedisWorker
+
+    init(worker: RedisWorker) {
+        self.worker = worker
+    }
+
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
+        worker.commandMetadataArrived(try? RESPValue.parse(Array(reply)).0)
+    }
+
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
+        worker.commandMetadataArrived(nil)
+    }
+}
