@@ -1,13 +1,15 @@
-"""End-to-end test harness: real redis-server processes and the real metacluster binary.
+"""End-to-end test harness: real redis-server and memcached processes and the real metacluster binary.
 
 Environment:
   METACLUSTER_BIN     the proxy binary (default: <repo>/.build/release/metacluster)
   METACLUSTER_TARGET  "proxy" (default) runs every test through the binary;
-                      "direct" points the `proxy` fixture at the backend redis-server
-                      itself, which checks the harness and the tests' expectations
-                      against Redis (tests of proxy-only behaviour are skipped).
+                      "direct" points the `proxy` and `mc` fixtures at the backend
+                      redis-server / memcached itself, which checks the harness and the
+                      tests' expectations against the real servers (tests of proxy-only
+                      behaviour are skipped).
   METACLUSTER_LOG_LEVEL  --log-level passed to the proxy (default: info)
   REDIS_SERVER_BIN    redis-server to start (default: from PATH)
+  MEMCACHED_BIN       memcached to start (default: from PATH)
 
 Every process is started on a free loopback port found here, and stopped by its pid.
 """
@@ -35,6 +37,7 @@ METACLUSTER_BIN = Path(os.environ.get("METACLUSTER_BIN", REPO / ".build" / "rele
 TARGET = os.environ.get("METACLUSTER_TARGET", "proxy").strip().lower()
 LOG_LEVEL = os.environ.get("METACLUSTER_LOG_LEVEL", "info")
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "redis-server"
+MEMCACHED = os.environ.get("MEMCACHED_BIN") or shutil.which("memcached") or "memcached"
 
 if TARGET not in ("proxy", "direct"):
     raise SystemExit(f"METACLUSTER_TARGET must be 'proxy' or 'direct', not {TARGET!r}")
@@ -49,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     if DIRECT:
-        return ["metacluster e2e: TARGET=direct (tests talk to redis-server itself)"]
+        return ["metacluster e2e: TARGET=direct (tests talk to redis-server / memcached itself)"]
     return [f"metacluster e2e: TARGET=proxy, binary {METACLUSTER_BIN}"]
 
 
@@ -154,19 +157,72 @@ class RedisServer:
             stop_process(self.proc)
 
 
+class MemcachedServer:
+    """A memcached on a free loopback port (TCP only), stopped by pid."""
+
+    def __init__(self, workdir: Path, port: Optional[int] = None, extra: tuple[str, ...] = ()):
+        self.workdir = workdir
+        self.fixed_port = port is not None
+        self.port = port or free_port()
+        self.extra = extra
+        self.proc: Optional[subprocess.Popen] = None
+        self.log = workdir / f"memcached-{self.port}.log"
+
+    def start(self, timeout: float = 10.0) -> "MemcachedServer":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):
+            args = [MEMCACHED, "-U", "0", "-l", "127.0.0.1", "-p", str(self.port), "-m", "64"]
+            if os.geteuid() == 0:
+                args += ["-u", "root"]  # memcached refuses to run as root without -u
+            args += list(self.extra)
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for_port(self.port, self.proc, timeout, f"memcached :{self.port}", self.log)
+                return self
+            except RuntimeError:
+                stop_process(self.proc)
+                if attempt == 2 or self.fixed_port:
+                    raise
+                self.port = free_port()
+                self.log = self.workdir / f"memcached-{self.port}.log"
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        # memcached keeps nothing to save, and takes 0.7 s over a graceful SIGTERM
+        if self.proc is not None:
+            stop_process(self.proc, signal.SIGKILL)
+
+
 class Metacluster:
-    """The proxy binary with a config written to a temp dir, stopped by pid."""
+    """The proxy binary with a config written to a temp dir, stopped by pid.
+
+    `port` is the redis listener (None with redis=False: a memcached-only proxy); `mc_port` the
+    memcached listener, present when memcached=True or mc_port is given."""
 
     def __init__(self, workdir: Path, redis_servers: list[str], *, port: Optional[int] = None,
                  workers: int = 1, timeouts: Optional[dict] = None, limits: Optional[dict] = None,
                  config_extra: Optional[dict] = None, log_level: str = LOG_LEVEL,
-                 clusters: Optional[list[dict]] = None):
+                 clusters: Optional[list[dict]] = None, redis: bool = True,
+                 memcached: bool = False, mc_port: Optional[int] = None):
         self.workdir = workdir
-        self.port = port or free_port()
+        self.port: Optional[int] = (port or free_port()) if redis else None
+        self.mc_port: Optional[int] = (mc_port or free_port()) if (memcached or mc_port) else None
+        if self.port is None and self.mc_port is None:
+            raise ValueError("metacluster needs a redis or a memcached listener")
         self.proc: Optional[subprocess.Popen] = None
         self.log_level = log_level
+        listen = {}
+        if self.port is not None:
+            listen["redis"] = f"127.0.0.1:{self.port}"
+        if self.mc_port is not None:
+            listen["memcached"] = f"127.0.0.1:{self.mc_port}"
         self.config: dict[str, Any] = {
-            "listen": {"redis": f"127.0.0.1:{self.port}"},
+            "listen": listen,
             "workers": workers,
             "clusters": clusters or [{"name": "dc-a", "local": True, "redis": list(redis_servers)}],
             "timeouts": {"connectMs": 1000, "requestMs": 5000, "reconnectMinMs": 50,
@@ -176,8 +232,9 @@ class Metacluster:
             self.config["limits"] = dict(limits)
         if config_extra:
             self.config.update(config_extra)
-        self.config_path = workdir / f"metacluster-{self.port}.json"
-        self.stderr_path = workdir / f"metacluster-{self.port}.stderr"
+        name = self.port if self.port is not None else f"mc-{self.mc_port}"
+        self.config_path = workdir / f"metacluster-{name}.json"
+        self.stderr_path = workdir / f"metacluster-{name}.stderr"
         self.exit_code: Optional[int] = None
         # a test that stops the proxy itself and checks the outcome sets this
         self.checked = False
@@ -192,7 +249,9 @@ class Metacluster:
         self.proc = subprocess.Popen(
             [str(METACLUSTER_BIN), "--config", str(self.config_path), "--log-level", self.log_level],
             stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr)
-        wait_for_port(self.port, self.proc, timeout, "metacluster", self.stderr_path)
+        for p in (self.port, self.mc_port):
+            if p is not None:
+                wait_for_port(p, self.proc, timeout, "metacluster", self.stderr_path)
         return self
 
     @property
@@ -230,8 +289,9 @@ class Metacluster:
         return self.exit_code
 
     def describe(self) -> str:
-        return (f"metacluster on :{self.port} (config {self.config_path})"
-                + _tail(self.stderr_path))
+        ports = ", ".join(f"{kind} :{p}" for kind, p in (("redis", self.port), ("memcached", self.mc_port))
+                          if p is not None)
+        return f"metacluster on {ports} (config {self.config_path})" + _tail(self.stderr_path)
 
 
 # ----------------------------------------------------------------------------
@@ -276,14 +336,55 @@ class Endpoint:
         self._clients.clear()
 
 
+@dataclass
+class McEndpoint:
+    """Something that speaks memcached on a loopback port: the proxy, or a memcached."""
+
+    port: int
+    kind: str  # "proxy" | "direct" | "reference"
+    server: Any = None  # Metacluster or MemcachedServer
+    backends: list = field(default_factory=list)  # the MemcachedServers behind it, dc-a first
+    _clients: list = field(default_factory=list)
+
+    @property
+    def backend(self) -> "MemcachedServer":
+        return self.backends[0]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def raw(self, timeout: float = 10.0):
+        from mcproto import McConn
+
+        c = McConn(self.port, timeout=timeout)
+        self._clients.append(c)
+        return c
+
+    def keep(self, client: Any) -> Any:
+        """Closes `client` (anything with close() or disconnect_all()) with the endpoint's clients."""
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for c in self._clients:
+            try:
+                close = getattr(c, "close", None) or getattr(c, "disconnect_all")
+                close()
+            except Exception:
+                pass
+        self._clients.clear()
+
+
 class Stack:
     """Owns processes started for a test (or a module) and stops them all, by pid."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.redis: list[RedisServer] = []
+        self.memcached: list[MemcachedServer] = []
         self.proxies: list[Metacluster] = []
-        self.endpoints: list[Endpoint] = []
+        self.endpoints: list[Any] = []
 
     def redis_server(self, port: Optional[int] = None, extra: tuple[str, ...] = (), start: bool = True) -> RedisServer:
         r = RedisServer(self.workdir, port=port, extra=extra)
@@ -300,6 +401,46 @@ class Stack:
         clusters = [{"name": f"dc-{chr(ord('a') + i)}", "local": i == 0, "redis": [f"127.0.0.1:{p}"]}
                     for i, p in enumerate(ports)]
         return self.metacluster([], start=start, clusters=clusters, **kw)
+
+    def memcached_server(self, port: Optional[int] = None, extra: tuple[str, ...] = (),
+                         start: bool = True) -> MemcachedServer:
+        m = MemcachedServer(self.workdir, port=port, extra=extra)
+        self.memcached.append(m)
+        return m.start() if start else m
+
+    def mc_clusters(self, ports: list[int], start: bool = True, redis_ports: Optional[list[int]] = None,
+                    **kw: Any) -> Metacluster:
+        """metacluster with a memcached listener and one cluster per memcached port, named dc-a,
+        dc-b, ...; the first is local. With redis_ports (one per cluster) the clusters have redis
+        servers too and the proxy listens for redis as well."""
+        clusters = []
+        for i, p in enumerate(ports):
+            c: dict[str, Any] = {"name": f"dc-{chr(ord('a') + i)}", "local": i == 0,
+                                 "memcached": [f"127.0.0.1:{p}"]}
+            if redis_ports:
+                c["redis"] = [f"127.0.0.1:{redis_ports[i]}"]
+            clusters.append(c)
+        return self.metacluster([], start=start, clusters=clusters, memcached=True,
+                                redis=bool(redis_ports), **kw)
+
+    def mc_endpoint(self, clusters: int = 1, **kw: Any) -> McEndpoint:
+        """Fresh memcached servers (one per cluster) and, unless TARGET=direct, metacluster in
+        front of them; direct mode talks to the first (dc-a) itself."""
+        backends = [self.memcached_server() for _ in range(clusters)]
+        if DIRECT:
+            ep = McEndpoint(backends[0].port, "direct", server=backends[0], backends=backends)
+        else:
+            m = self.mc_clusters([b.port for b in backends], **kw)
+            assert m.mc_port is not None
+            ep = McEndpoint(m.mc_port, "proxy", server=m, backends=backends)
+        self.endpoints.append(ep)
+        return ep
+
+    def mc_reference_endpoint(self) -> McEndpoint:
+        m = self.memcached_server()
+        ep = McEndpoint(m.port, "reference", server=m, backends=[m])
+        self.endpoints.append(ep)
+        return ep
 
     def proxy_endpoint(self, **kw: Any) -> Endpoint:
         """A backend redis-server and, unless TARGET=direct, metacluster in front of it."""
@@ -334,6 +475,8 @@ class Stack:
                 problems.append(f"metacluster {how} with status {rc} (expected 0)\n" + m.describe())
         for r in self.redis:
             r.stop()
+        for mc in self.memcached:
+            mc.stop()
         return problems
 
 
@@ -361,6 +504,19 @@ def proxy(stack: Stack) -> Endpoint:
 def ref(stack: Stack) -> Endpoint:
     """A separate fresh redis-server that the tests compare the proxy's answers with."""
     return stack.reference_endpoint()
+
+
+@pytest.fixture
+def mc(stack: Stack) -> McEndpoint:
+    """The memcached endpoint under test: metacluster (one cluster, dc-a) in front of a fresh
+    memcached, or that memcached itself with METACLUSTER_TARGET=direct."""
+    return stack.mc_endpoint()
+
+
+@pytest.fixture
+def mc_ref(stack: Stack) -> McEndpoint:
+    """A separate fresh memcached that the tests compare the endpoint's answers with."""
+    return stack.mc_reference_endpoint()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 # Shared helpers for scripts/run-local, scripts/test and scripts/bench. Source it; do not run it.
 #
 #   mc_ensure_apt PKG...      install the Debian packages that are missing (apt-get update once)
-#   mc_ensure_python_reqs     install Tests/python/requirements.txt when redis-py 8 / pytest are missing
+#   mc_ensure_python_reqs     install Tests/python/requirements.txt when a package of it is missing
 #   mc_build_release          swift build -c release
 #   mc_port_busy PORT         true when something accepts on 127.0.0.1:PORT
 #   mc_wait_port PORT SECS PID  wait until PORT accepts (fails early if PID dies)
@@ -47,8 +47,9 @@ mc_ensure_apt() {
 # Build and run-time packages of the proxy, and the servers run-local starts.
 MC_APT_BASE=(pkg-config libhiredis-dev libev-dev redis-server redis-tools memcached)
 # shellcheck disable=SC2034
-# What the tests and the benchmark need on top.
-MC_APT_TEST=(nutcracker)
+# What the tests and the benchmark need on top: memccapable (libmemcached-tools; Debian names the
+# libmemcached-awesome tools memc*), and what pylibmc needs to build where no wheel fits.
+MC_APT_TEST=(nutcracker libmemcached-tools libmemcached-dev zlib1g-dev)
 
 mc_python() {
     if command -v python3 >/dev/null 2>&1; then
@@ -59,12 +60,12 @@ mc_python() {
     fi
 }
 
-# redis-py 8 and pytest, from Tests/python/requirements.txt, only when missing.
+# redis-py 8, pytest and the memcached clients, from Tests/python/requirements.txt, only when missing.
 mc_ensure_python_reqs() {
     local py req
     py="$(mc_python)"
     req="$MC_ROOT/Tests/python/requirements.txt"
-    if "$py" -c 'import sys, redis, pytest; sys.exit(0 if redis.__version__.split(".")[0] == "8" else 1)' 2>/dev/null; then
+    if "$py" -c 'import sys, redis, pytest, pymemcache, pylibmc, memcache, meta_memcache; sys.exit(0 if redis.__version__.split(".")[0] == "8" else 1)' 2>/dev/null; then
         return 0
     fi
     mc_log "installing Python packages from Tests/python/requirements.txt"
