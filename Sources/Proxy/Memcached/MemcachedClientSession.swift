@@ -33,9 +33,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
     private var waitingForDecision = false
     /// What the other clusters get when the decision succeeds, and the reply that means success.
     private var pendingEffect: (frame: [UInt8], success: StaticString)? = nil
-    private var pausedForInFlight = false
-    private(set) var closeWhenDone = false
-    private(set) var draining = false
+    var pausedForInFlight = false
+    var closeWhenDone = false
+    var draining = false
 
     init(id: Int, channel: SocketChannel, worker: MemcachedWorker, logger: Logger) {
         self.id = id
@@ -45,7 +45,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         self.logger = logger
     }
 
-    var outstanding: Int { order.outstanding }
+    var limits: LimitConfig { worker.limits }
 
     // MARK: input
 
@@ -63,11 +63,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 if swallow > 0 { return }
                 continue
             }
-            if order.outstanding >= worker.limits.maxClientInFlight {
-                pausedForInFlight = true
-                channel.pauseReading()
-                return
-            }
+            if pauseIfTooManyInFlight() { return }
             let bytes = input.readable
             if bytes.isEmpty || bytes.count < needBytes { return }
             switch worker.parser.parse(bytes) {
@@ -101,16 +97,6 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 finishAfterReplies()
                 return
             }
-        }
-    }
-
-    func channelInputClosed(_ channel: SocketChannel) {
-        finishAfterReplies()
-    }
-
-    func channelDrained(_ channel: SocketChannel) {
-        if closeWhenDone && order.outstanding == 0 {
-            channel.close()
         }
     }
 
@@ -305,7 +291,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
     func decisionEnded() {
         pendingEffect = nil
         waitingForDecision = false
-        if !draining && !closeWhenDone { channel.resumeReading() }
+        resumeReadingUnlessClosing()
         worker.loop.deferToEndOfBatch { [self] in processInput() }
     }
 
@@ -342,49 +328,6 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         complete(tag: tag, reply: reply)
     }
 
-    @inline(__always)
-    private func complete(tag: UInt64, reply: UnsafeRawBufferPointer) {
-        guard channel.state == .open else {
-            order.complete(tag: tag, reply: reply) { _ in }
-            return
-        }
-        let channel = self.channel
-        order.complete(tag: tag, reply: reply) { if !$0.isEmpty { channel.output.append($0) } }
-        afterReplies()
-    }
-
-    private func afterReplies() {
-        if channel.pendingOutputBytes > worker.limits.clientOutputLimitBytes {
-            logger.warning("client output limit reached, disconnecting", metadata: [
-                "pendingBytes": "\(channel.pendingOutputBytes)", "limit": "\(worker.limits.clientOutputLimitBytes)",
-            ])
-            channel.close()
-            return
-        }
-        let outstanding = order.outstanding
-        if outstanding == 0 && closeWhenDone {
-            channel.notifyWhenDrained()
-            return
-        }
-        if pausedForInFlight && outstanding <= worker.limits.maxClientInFlight / 2 {
-            pausedForInFlight = false
-            if !draining { channel.resumeReading() }
-        }
-    }
-
-    // MARK: closing
-
-    /// Stops reading; closes once every outstanding reply is written.
-    func finishAfterReplies() {
-        closeWhenDone = true
-        channel.pauseReading()
-        if order.outstanding == 0 {
-            if channel.pendingOutputBytes == 0 { channel.close() } else { channel.notifyWhenDrained() }
-        }
-    }
-
-    func drain() {
-        draining = true
-        finishAfterReplies()
-    }
+    /// Nothing waits for the replies to drain: decisions resume input themselves.
+    func allRepliesWritten() {}
 }

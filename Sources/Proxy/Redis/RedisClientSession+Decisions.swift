@@ -41,7 +41,7 @@ extension RedisClientSession {
     func decisionEnded() {
         pendingDecision = nil
         waitingForDecision = false
-        if !draining && !closeWhenDone { channel.resumeReading() }
+        resumeReadingUnlessClosing()
         router.loop.deferToEndOfBatch { [self] in processInput() }
     }
 }

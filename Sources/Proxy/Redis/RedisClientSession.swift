@@ -41,9 +41,9 @@ final class RedisClientSession: ClientSession, RoutedSession {
     var waitingForDecision = false
     /// That write's kind and arguments, from which its effect on the other clusters is derived.
     var pendingDecision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
-    private var pausedForInFlight = false
-    private(set) var closeWhenDone = false
-    private(set) var draining = false
+    var pausedForInFlight = false
+    var closeWhenDone = false
+    var draining = false
 
     init(id: Int, channel: SocketChannel, worker: RedisWorker, logger: Logger) {
         self.id = id
@@ -53,7 +53,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
         self.logger = logger
     }
 
-    var outstanding: Int { order.outstanding }
+    var limits: LimitConfig { worker.limits }
 
     /// The client's address, for CLIENT INFO (a system call; not for the request path).
     var peer: String { (try? Posix.peerAddress(channel.fd)).map { "\($0)" } ?? "?" }
@@ -69,11 +69,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
         let input = channel.input
         let limits = worker.limits
         while !closeWhenDone && !waitingForBarrier && !waitingForDecision && channel.state == .open {
-            if order.outstanding >= limits.maxClientInFlight {
-                pausedForInFlight = true
-                channel.pauseReading()
-                return
-            }
+            if pauseIfTooManyInFlight() { return }
             let bytes = input.readable
             if bytes.isEmpty || bytes.count < needBytes { return }
             switch worker.parser.parse(bytes) {
@@ -96,17 +92,6 @@ final class RedisClientSession: ClientSession, RoutedSession {
                 protocolError(error.message)
                 return
             }
-        }
-    }
-
-    func channelInputClosed(_ channel: SocketChannel) {
-        // A client that half-closes after its last command still gets its replies.
-        finishAfterReplies()
-    }
-
-    func channelDrained(_ channel: SocketChannel) {
-        if closeWhenDone && order.outstanding == 0 {
-            channel.close()
         }
     }
 
@@ -196,58 +181,11 @@ final class RedisClientSession: ClientSession, RoutedSession {
         complete(tag: tag, reply: reply)
     }
 
-    @inline(__always)
-    func complete(tag: UInt64, reply: UnsafeRawBufferPointer) {
-        guard channel.state == .open else {
-            // Closed client: drop the reply, but keep the count right for shutdown accounting.
-            order.complete(tag: tag, reply: reply) { _ in }
-            return
+    func allRepliesWritten() {
+        if waitingForBarrier {
+            waitingForBarrier = false
+            worker.loop.deferToEndOfBatch { [self] in processInput() }
         }
-        let channel = self.channel
-        order.complete(tag: tag, reply: reply) { channel.output.append($0) }
-        afterReplies()
-    }
-
-    private func afterReplies() {
-        if channel.pendingOutputBytes > worker.limits.clientOutputLimitBytes {
-            logger.warning("client output limit reached, disconnecting", metadata: [
-                "pendingBytes": "\(channel.pendingOutputBytes)", "limit": "\(worker.limits.clientOutputLimitBytes)",
-            ])
-            channel.close()
-            return
-        }
-        let outstanding = order.outstanding
-        if outstanding == 0 {
-            if closeWhenDone {
-                channel.notifyWhenDrained()
-                return
-            }
-            if waitingForBarrier {
-                waitingForBarrier = false
-                worker.loop.deferToEndOfBatch { [self] in processInput() }
-            }
-        }
-        if pausedForInFlight && outstanding <= worker.limits.maxClientInFlight / 2 {
-            pausedForInFlight = false
-            if !draining { channel.resumeReading() }
-        }
-    }
-
-    // MARK: closing
-
-    /// Stops reading; closes once every outstanding reply is written.
-    func finishAfterReplies() {
-        closeWhenDone = true
-        channel.pauseReading()
-        if order.outstanding == 0 {
-            if channel.pendingOutputBytes == 0 { channel.close() } else { channel.notifyWhenDrained() }
-        }
-    }
-
-    /// Shutdown: no new requests, finish the ones in flight.
-    func drain() {
-        draining = true
-        finishAfterReplies()
     }
 
     private func protocolError(_ message: String) {

@@ -1,15 +1,6 @@
 import EventLoop
 import Logging
 
-/// A client session as its front end's acceptor sees it.
-protocol ClientSession: ChannelDelegate {
-    var channel: SocketChannel { get }
-    /// Requests whose replies are not written yet.
-    var outstanding: Int { get }
-    /// Shutdown: read no new requests, finish the ones in flight, then close.
-    func drain()
-}
-
 /// One loop's listener for one protocol and the sessions it accepted: the client limit, session ids,
 /// and the shutdown steps (stop accepting, drain, close) every front end shares.
 ///
