@@ -506,8 +506,9 @@ def test_local_cluster_down_reads_fail_over_and_writes_are_replayed(setups):
     held = assert_identical(s, keys=outage_keys)  # values, flags and expiry instants (within 2 s)
     assert held == {**{b"out%d" % i: (b"%d" % i, i) for i in range(3, 20)}, b"out0": (b"0+", 0),
                     b"out1": (b"11", 1), b"out-ms": (b"meta", 3), b"out-ttl": (b"t", 0)}
-    # dc-a got nothing it should not have
-    assert set(metadump(port)) - {BARRIER.encode()} == set(held)
+    # dc-a got nothing it should not have (that it has every held key, assert_identical checked
+    # with direct reads: a crawl can miss an item, on memcached 1.6.18 even the same one each time)
+    assert set(metadump(port)) - {BARRIER.encode()} <= set(held)
     s.settle(c)
     assert c.set("after", b"x") == b"STORED"
     s.settle(c)
