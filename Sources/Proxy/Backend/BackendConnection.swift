@@ -20,6 +20,8 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     let endpoint: Endpoint
     /// Index of the cluster this server belongs to.
     let cluster: Int
+    /// Index of this server in its cluster's list (its shard).
+    let shard: Int
     /// Which of `Wire.variants` this connection speaks.
     let variant: Int
     /// unowned(unsafe): the worker owns this connection and outlives it.
@@ -51,12 +53,13 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     }
 
     init(
-        endpoint: Endpoint, cluster: Int, variant: Int, loop: EventLoop, observer: BackendObserver,
+        endpoint: Endpoint, cluster: Int, shard: Int, variant: Int, loop: EventLoop, observer: BackendObserver,
         timeouts: TimeoutConfig, maxInFlight: Int, logger: Logger
     ) {
         self.maxInFlight = maxInFlight
         self.endpoint = endpoint
         self.cluster = cluster
+        self.shard = shard
         self.observer = observer
         self.variant = variant
         self.loop = loop
@@ -123,7 +126,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
         }
         consecutiveFailures = 0
         unavailableReply = Wire.unavailableReply(endpoint: endpoint, reason: "not connected")
-        observer.backendConnected(cluster: cluster)
+        observer.backendConnected(cluster: cluster, shard: shard)
     }
 
     /// Sends a probe of the proxy's own (health and latency) when the connection can take it.
@@ -158,7 +161,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                     return
                 }
                 sentLog.consume(head.length)
-                observer.backendAnswered(cluster: cluster, rtt: loop.batchTime &- head.sentAt)
+                observer.backendAnswered(cluster: cluster, shard: shard, rtt: loop.batchTime &- head.sentAt)
                 if sentLog.isEmpty && sentLog.capacity > 64 * BackendConnectionTuning.sentLogSize {
                     // A large value went through: do not keep its memory for the connection's life.
                     sentLog = IOBuffer(capacity: BackendConnectionTuning.sentLogSize)
@@ -228,7 +231,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
             ])
         }
         failPending(reply: unavailableReply)
-        observer.backendFailed(cluster: cluster, connecting: wasConnecting)
+        observer.backendFailed(cluster: cluster, shard: shard, connecting: wasConnecting)
         reconnectTimer?.cancel()
         // Strong (not weak, which would slow every retain of this object): close() cancels the timer.
         reconnectTimer = loop.schedule(after: delay, repeating: nil) { [self] in

@@ -1,16 +1,16 @@
 import EventLoop
 import Logging
 
-/// Delivers one cluster's backlog, in order, once the cluster is up again.
+/// Delivers one server's backlog, in order, once the server is up again.
 ///
 /// Contract: at most `window` replayed writes are in flight; a replayed write whose connection fails
-/// is queued to go out again before anything later, so the cluster receives its missed writes in
+/// is queued to go out again before anything later, so the server receives its missed writes in
 /// their original order. Its replies are not compared (the client was answered long ago). Loop-confined.
 final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
-    unowned(unsafe) let link: ClusterLink<Wire>
+    unowned(unsafe) let link: ShardLink<Wire>
     private let window: Int
 
-    init(link: ClusterLink<Wire>, window: Int = 64) {
+    init(link: ShardLink<Wire>, window: Int = 64) {
         self.link = link
         self.window = window
     }

@@ -1,55 +1,47 @@
-import DequeModule
 import EventLoop
-import Logging
 import Routing
+import Synchronization
 
-/// One cluster as one loop sees it for one protocol: connections to its server, its health, and its
-/// backlog of writes it could not take. Loop-confined.
+/// One cluster as one loop sees it for one protocol: its servers (shards) and how keys map onto
+/// them. Loop-confined.
 final class ClusterLink<Wire: BackendWire> {
     let index: Int
     let name: String
     let isLocal: Bool
     let stats: ClusterStats
-    /// One connection per `Wire` variant to the cluster's first server (sharding comes with issue #5).
-    let backends: [BackendConnection<Wire>]
-    var health: ClusterHealth
-    var backlog: MissedWriteBacklog
-    /// Backlogged writes sent and not yet answered.
-    var replayInFlight = 0
-    /// Replayed writes whose connection failed before they were answered: they go out again before
-    /// anything still in the backlog, to keep the order.
-    var replayRetry: Deque<[UInt8]> = []
+    /// The cluster's servers, in configuration order; a key lives on `shards[shardMap.shard(forKey:)]`.
+    let shards: [ShardLink<Wire>]
+    let shardMap: ShardMap
 
-    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, backends: [BackendConnection<Wire>],
-         health: ClusterHealth, backlog: MissedWriteBacklog) {
+    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, shards: [ShardLink<Wire>], shardMap: ShardMap) {
         self.index = index
         self.name = name
         self.isLocal = isLocal
         self.stats = stats
-        self.backends = backends
-        self.health = health
-        self.backlog = backlog
+        self.shards = shards
+        self.shardMap = shardMap
     }
 
-    @inline(__always)
-    func backend(variant: Int) -> BackendConnection<Wire> {
-        backends[variant]
+    /// The first server's connection for the proxy's own traffic that needs no particular server
+    /// (redis command metadata).
+    var primary: BackendConnection<Wire> { shards[0].primary }
+
+    /// Writes waiting for delivery to any of this cluster's servers.
+    var heldWrites: Int { shards.reduce(0) { $0 + $1.heldWrites } }
+
+    /// Ranked for reads while at least one server can serve; each read then checks its own shard.
+    var isReadable: Bool { shards.contains { $0.isReadable } }
+
+    /// Every server can serve: whole-keyspace commands (DBSIZE, SCAN ...) need them all.
+    var isWhollyReadable: Bool { shards.allSatisfy { $0.isReadable } }
+
+    /// Servers this loop sees as down.
+    var shardsDown: Int { shards.reduce(0) { $0 + ($1.health.state == .up ? 0 : 1) } }
+
+    /// For INFO and stats: `up` when no loop sees a server down, `down` when this loop sees every
+    /// server down, `degraded` otherwise (the keys of the down servers are read from other clusters).
+    var stateName: String {
+        if stats.shardsDown.load(ordering: .relaxed) == 0 { return "up" }
+        return shardsDown == shards.count ? "down" : "degraded"
     }
-
-    /// The connection the proxy uses for its own traffic: probes, replay.
-    @inline(__always)
-    var primary: BackendConnection<Wire> { backends[0] }
-
-    /// Writes go straight to the server only while nothing older is held back for it, so the cluster
-    /// receives every client's writes in their original order.
-    @inline(__always)
-    var takesWritesDirectly: Bool {
-        health.state == .up && backlog.isEmpty && replayInFlight == 0 && replayRetry.isEmpty
-    }
-
-    /// Writes waiting for delivery to this cluster.
-    var heldWrites: Int { backlog.count + replayRetry.count + replayInFlight }
-
-    /// Reads prefer clusters that are up and have every write so far (a backlog means stale data).
-    var isReadable: Bool { takesWritesDirectly }
 }

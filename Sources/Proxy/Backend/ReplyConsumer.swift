@@ -10,9 +10,9 @@ protocol ReplyConsumer: AnyObject {
 
 /// Hears how a cluster's connections fare, for health and latency. Called on the owning loop.
 protocol BackendObserver: AnyObject {
-    func backendConnected(cluster: Int)
+    func backendConnected(cluster: Int, shard: Int)
     /// A reply arrived `rtt` nanoseconds after its request was sent.
-    func backendAnswered(cluster: Int, rtt: UInt64)
+    func backendAnswered(cluster: Int, shard: Int, rtt: UInt64)
     /// The connection failed; `connecting` when it never got up.
-    func backendFailed(cluster: Int, connecting: Bool)
+    func backendFailed(cluster: Int, shard: Int, connecting: Bool)
 }

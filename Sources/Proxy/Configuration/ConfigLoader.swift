@@ -58,7 +58,13 @@ enum ConfigSchema {
         "backlog", "allowFlush",
     ]
     static let listenKeys = ["redis", "memcached", "admin"]
-    static let clusterKeys = ["name", "local", "redis", "memcached"]
+    /// `distribution`, `hash` and `hashTag` here apply to both protocols' server lists.
+    static let clusterKeys = ["name", "local", "redis", "memcached", "distribution", "hash", "hashTag"]
+    /// A protocol's server list written as an object; its sharding keys override the cluster's.
+    static let serverListKeys = ["servers", "distribution", "hash", "hashTag"]
+    /// A server written as an object instead of a `"host:port[:weight[ name]]"` string.
+    static let serverKeys = ["address", "weight", "name"]
+    static let protocolKeys = ["redis", "memcached"]
 
     /// More threads than this only adds context switches on any machine this runs on.
     static let workers = 1...256
@@ -66,6 +72,9 @@ enum ConfigSchema {
     static let loopIdleWaitMicros = 0...10_000
     /// Names end up in log lines and metric labels: keep them short and shell/label safe.
     static let clusterNameMaxLength = 64
+    /// twemproxy requires a weight above 0. The ceiling keeps a modula table (one slot per unit of
+    /// weight) small and catches a byte count or percentage typed where a ratio was meant.
+    static let serverWeight = 1...10_000
 
     /// One hour: long enough for any real timeout, short enough to catch seconds typed as microseconds.
     static let timeoutMs = 1...3_600_000
@@ -104,6 +113,9 @@ enum ConfigSchema {
     /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
     static var documentedPaths: [String] {
         rootKeys + listenKeys.map { "listen.\($0)" } + clusterKeys.map { "clusters[].\($0)" }
+            + protocolKeys.flatMap { list in
+                serverListKeys.map { "clusters[].\(list).\($0)" } + serverKeys.map { "clusters[].\(list)[].\($0)" }
+            }
             + timeoutKeys.map { "timeouts.\($0.key)" } + limitKeys.map { "limits.\($0.key)" }
             + healthKeys.map { "health.\($0.key)" } + backlogKeys.map { "backlog.\($0.key)" }
     }

@@ -87,28 +87,56 @@ struct ConfigReader {
             fail(path, "expected a \"host:port\" string, got \(value.kindDescription)")
             return nil
         }
-        let portRange = listener ? 0...65535 : 1...65535
-        // Endpoint(parsing:) is lenient about what it does not need to look at (a host with spaces,
-        // a port written "+80"); a config file with those is a typo, so say so here.
-        if text.contains(where: \.isWhitespace) {
-            fail(path, "must not contain whitespace, got \(ConfigPath.quoted(text))")
+        switch Self.parseEndpoint(text, listener: listener) {
+        case .success(let endpoint):
+            return endpoint
+        case .failure(let fault):
+            fail(path, fault.reason(for: text, listener: listener))
             return nil
         }
+    }
+
+    /// Why a text is not a usable endpoint; `reason` gives the message `endpoint(_:at:listener:)` records.
+    enum EndpointFault: Error, Equatable {
+        case whitespace
+        /// Not of the form `host:port` or `[IPv6]:port` at all.
+        case malformed
+        /// A port written in digits but outside the allowed range.
+        case portOutOfRange(String)
+        case portZero
+
+        func reason(for text: String, listener: Bool) -> String {
+            switch self {
+            case .whitespace:
+                return "must not contain whitespace, got \(ConfigPath.quoted(text))"
+            case .malformed:
+                return "expected \"host:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:6379\"), got \(ConfigPath.quoted(text))"
+            case .portOutOfRange(let port):
+                let range = ConfigReader.portRange(listener: listener)
+                return "port must be between \(range.lowerBound) and \(range.upperBound), got \(port)"
+            case .portZero:
+                return "port 0 means \"any free port\" and is allowed only for listeners; a server needs its real port"
+            }
+        }
+    }
+
+    static func portRange(listener: Bool) -> ClosedRange<Int> { listener ? 0...65535 : 1...65535 }
+
+    /// The endpoint `text` names, checked as `endpoint(_:at:listener:)` checks it, without recording anything.
+    static func parseEndpoint(_ text: String, listener: Bool) -> Result<Endpoint, EndpointFault> {
+        // Endpoint(parsing:) is lenient about what it does not need to look at (a host with spaces,
+        // a port written "+80"); a config file with those is a typo, so say so here.
+        if text.contains(where: \.isWhitespace) { return .failure(.whitespace) }
         let portText = text.split(separator: ":", omittingEmptySubsequences: false).last ?? ""
         let portIsDigits = !portText.isEmpty && portText.utf8.allSatisfy { (0x30...0x39).contains($0) }
         guard portIsDigits, let endpoint = Endpoint(parsing: text) else {
-            if portIsDigits, text.contains(":"), !(Int(portText).map(portRange.contains) ?? false) {
-                fail(path, "port must be between \(portRange.lowerBound) and \(portRange.upperBound), got \(portText)")
-            } else {
-                fail(path, "expected \"host:port\" or \"[IPv6]:port\" (e.g. \"127.0.0.1:6379\"), got \(ConfigPath.quoted(text))")
+            if portIsDigits, text.contains(":"), !(Int(portText).map(portRange(listener: listener).contains) ?? false) {
+                return .failure(.portOutOfRange(String(portText)))
             }
-            return nil
+            return .failure(.malformed)
         }
-        if endpoint.port == 0 && !listener {
-            fail(path, "port 0 means \"any free port\" and is allowed only for listeners; a server needs its real port")
-            return nil
-        }
-        return endpoint
+        if endpoint.port == 0 && !listener { return .failure(.portZero) }
+        return .success(endpoint)
     }
 
     /// An allowed key the unknown one was probably meant to be: same letters ignoring case, or at most

@@ -53,58 +53,35 @@ extension ConfigValidator {
             if let flag = reader.bool(member, at: ConfigPath.key(path, "local")) { local = flag } else { valid = false }
         }
 
-        // Server endpoints must be unique within the cluster across both protocols: the same host:port
-        // cannot be a redis and a memcached server, and listing one twice would double its share of keys.
+        // Server endpoints must be unique within the cluster across both protocols (see `serverList`).
         var seen: [Endpoint: String] = [:]
-        var servers: [String: [Endpoint]] = [:]
-        var listed: [String: Int] = [:]  // entries written, valid or not
-        for key in ["redis", "memcached"] {
+        var lists: [String: ServerList] = [:]
+        for key in ConfigSchema.protocolKeys {
             guard let member = members[key] else { continue }
-            let listPath = ConfigPath.key(path, key)
-            if case .string(let text) = member {
-                // The likeliest slip, so the message shows the fix.
-                reader.fail(listPath, "expected an array of \"host:port\" strings, got a string; write a list even for one server: [\(ConfigPath.quoted(text))]")
-                valid = false
-                continue
-            }
-            guard let elements = reader.array(member, at: listPath, of: "\"host:port\" strings") else {
-                valid = false
-                continue
-            }
-            listed[key] = elements.count
-            var endpoints: [Endpoint] = []
-            for (index, element) in elements.enumerated() {
-                let elementPath = ConfigPath.index(listPath, index)
-                guard let endpoint = reader.endpoint(element, at: elementPath, listener: false) else {
-                    valid = false
-                    continue
-                }
-                if let first = seen[endpoint] {
-                    reader.fail(elementPath, "duplicate server \(endpoint) (already listed at \(first))")
-                    valid = false
-                } else {
-                    seen[endpoint] = elementPath
-                }
-                if let own = listen.fixed.first(where: { $0.endpoint == endpoint }) {
-                    reader.fail(elementPath, "\(endpoint) is the proxy's own \(own.path) address; the proxy would forward to itself")
-                    valid = false
-                }
-                endpoints.append(endpoint)
-            }
-            servers[key] = endpoints
+            let list = serverList(member, at: ConfigPath.key(path, key), seen: &seen, listen: listen)
+            if !list.valid { valid = false }
+            lists[key] = list
         }
+        // Cluster-level sharding options apply to both lists, unless a list's object form overrides them.
+        let shared = shardingOptions(members, at: path)
+        if shared == nil { valid = false }
 
         // Every write goes to every cluster, so each cluster needs servers for every protocol the proxy
         // serves. A list that is not a list, or has only bad entries, already has its own problems.
         for (key, isSet) in [("redis", listen.redisSet), ("memcached", listen.memcachedSet)] where isSet {
-            let notAList = members[key] != nil && listed[key] == nil
-            if !notAList && (listed[key] ?? 0) == 0 {
+            let notAList = members[key] != nil && lists[key]?.count == nil
+            if !notAList && (lists[key]?.count ?? 0) == 0 {
                 reader.fail(path, "has no \(key) servers, but listen.\(key) is set; every cluster needs \(key) servers")
                 valid = false
             }
         }
-        guard valid, let name else { return (name, nil) }
-        return (name, ClusterConfig(name: name, local: local, redis: servers["redis"] ?? [], memcached: servers["memcached"] ?? []))
+        guard valid, let name, let shared else { return (name, nil) }
+        let redis = lists["redis"] ?? ServerList()
+        let memcached = lists["memcached"] ?? ServerList()
+        return (name, ClusterConfig(
+            name: name, local: local, redis: redis.servers, memcached: memcached.servers,
+            redisSharding: ShardingOptions.resolved(list: redis.options, cluster: shared, defaults: .redisDefault),
+            memcachedSharding: ShardingOptions.resolved(list: memcached.options, cluster: shared, defaults: .memcachedDefault)))
     }
 
     private mutating func checkClusterName(_ name: String, at path: String) -> Bool {

@@ -100,15 +100,62 @@ public struct ClusterConfig: Sendable, Equatable {
     public var name: String
     /// Local clusters are preferred for reads.
     public var local: Bool
-    public var redis: [Endpoint]
-    public var memcached: [Endpoint]
+    /// The cluster's redis servers; with more than one, keys are sharded by `redisSharding`.
+    public var redis: [ServerConfig]
+    /// The cluster's memcached servers; with more than one, keys are sharded by `memcachedSharding`.
+    public var memcached: [ServerConfig]
+    public var redisSharding: ShardingConfig
+    public var memcachedSharding: ShardingConfig
 
-    public init(name: String, local: Bool = false, redis: [Endpoint] = [], memcached: [Endpoint] = []) {
+    public init(name: String, local: Bool = false, redis: [ServerConfig] = [], memcached: [ServerConfig] = [],
+                redisSharding: ShardingConfig = .redisDefault, memcachedSharding: ShardingConfig = .memcachedDefault) {
         self.name = name
         self.local = local
         self.redis = redis
         self.memcached = memcached
+        self.redisSharding = redisSharding
+        self.memcachedSharding = memcachedSharding
     }
+}
+
+/// One server of a cluster's redis or memcached list: `"host:port"`, `"host:port:weight"`,
+/// `"host:port:weight name"` (twemproxy's form) or `{"address": "host:port", "weight": 2, "name": "s1"}`.
+public struct ServerConfig: Sendable, Hashable, CustomStringConvertible {
+    public var endpoint: Endpoint
+    /// The server's share of the keys relative to the others (ketama and modula). Default 1.
+    public var weight: Int
+    /// Stands for the server on the hash ring instead of its address (twemproxy's server name), so
+    /// a server can move to another address without moving its keys.
+    public var name: String?
+
+    public init(endpoint: Endpoint, weight: Int = 1, name: String? = nil) {
+        self.endpoint = endpoint
+        self.weight = weight
+        self.name = name
+    }
+
+    public var description: String { endpoint.description }
+}
+
+/// How one cluster's server list for one protocol shares out the keys. File keys `distribution`,
+/// `hash` and `hashTag`, at the cluster level (both protocols) or in a protocol's object form.
+public struct ShardingConfig: Sendable, Equatable {
+    /// Default `ketama`, as twemproxy's.
+    public var distribution: ShardDistribution
+    /// Default `fnv1a_64`, as twemproxy's.
+    public var hash: KeyHashKind
+    /// Two characters delimiting the part of a key that is hashed (`"{}"`); empty: the whole key.
+    /// Default `"{}"` for redis, empty for memcached.
+    public var hashTag: String
+
+    public init(distribution: ShardDistribution = .ketama, hash: KeyHashKind = .fnv1a_64, hashTag: String) {
+        self.distribution = distribution
+        self.hash = hash
+        self.hashTag = hashTag
+    }
+
+    public static let redisDefault = ShardingConfig(hashTag: "{}")
+    public static let memcachedDefault = ShardingConfig(hashTag: "")
 }
 
 /// Event-loop implementations selectable with `"eventLoop"`.

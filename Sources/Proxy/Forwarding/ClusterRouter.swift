@@ -15,7 +15,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     let policy: AckPolicy
     let localMask: UInt64
     private(set) var clusters: [ClusterLink<Wire>] = []
-    private var replayers: [BacklogReplayer<Wire>] = []
+    private var replayers: [[BacklogReplayer<Wire>]] = []
     private(set) var latency: LatencyTracker
     private(set) var ranking: ReadRanking
     private var logger: Logger
@@ -29,8 +29,12 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     /// Called when a cluster's primary connection comes up (redis loads command metadata then).
     var onConnected: ((Int) -> Void)?
 
-    init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> [Endpoint], stats: [ClusterStats],
-         logger: Logger) {
+    /// Whether any cluster has more than one server: only then do requests carry a placement and
+    /// multi-key commands get split.
+    let isSharded: Bool
+
+    init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> (list: [ServerConfig], sharding: ShardingConfig),
+         stats: [ClusterStats], logger: Logger) {
         self.loop = loop
         self.policy = config.writeAck
         var localMask: UInt64 = 0
@@ -44,30 +48,37 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         let tickEvery = min(config.timeouts.request, config.timeouts.connect) / 4
         self.tickInterval = max(min(tickEvery, .milliseconds(100)), .milliseconds(5))
         self.probeInterval = UInt64(config.health.probeIntervalMs) * 1_000_000
+        self.isSharded = config.clusters.contains { servers($0).list.count > 1 }
         for (i, cluster) in config.clusters.enumerated() {
-            // This issue: each cluster's first server (sharding comes with issue #5).
-            let endpoint = servers(cluster)[0]
-            let backends = (0..<Wire.variants).map {
-                BackendConnection<Wire>(
-                    endpoint: endpoint, cluster: i, variant: $0, loop: loop, observer: self,
-                    timeouts: config.timeouts, maxInFlight: config.limits.backendMaxInFlight, logger: logger)
+            let (list, sharding) = servers(cluster)
+            let shards = list.enumerated().map { s, server in
+                ShardLink<Wire>(
+                    cluster: i, index: s, server: server, stats: stats[i],
+                    backends: (0..<Wire.variants).map {
+                        BackendConnection<Wire>(
+                            endpoint: server.endpoint, cluster: i, shard: s, variant: $0, loop: loop, observer: self,
+                            timeouts: config.timeouts, maxInFlight: config.limits.backendMaxInFlight, logger: logger)
+                    },
+                    health: ClusterHealth(
+                        failureLimit: config.health.failureLimit,
+                        retryInitial: config.timeouts.reconnectMin.nanoseconds,
+                        retryMax: config.timeouts.reconnectMax.nanoseconds),
+                    backlog: MissedWriteBacklog(maxBytes: config.backlog.maxBytes, maxEntries: config.backlog.maxEntries))
             }
+            let shardMap = ShardMap(
+                servers: list.map { ShardServer(host: $0.endpoint.host, port: $0.endpoint.port, weight: $0.weight, name: $0.name) },
+                distribution: sharding.distribution, hash: sharding.hash, hashTag: sharding.hashTag)
             let link = ClusterLink<Wire>(
-                index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], backends: backends,
-                health: ClusterHealth(
-                    failureLimit: config.health.failureLimit,
-                    retryInitial: config.timeouts.reconnectMin.nanoseconds,
-                    retryMax: config.timeouts.reconnectMax.nanoseconds),
-                backlog: MissedWriteBacklog(maxBytes: config.backlog.maxBytes, maxEntries: config.backlog.maxEntries))
+                index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], shards: shards, shardMap: shardMap)
             clusters.append(link)
-            replayers.append(BacklogReplayer(link: link))
+            replayers.append(shards.map { BacklogReplayer(link: $0) })
         }
         _ = ranking.update(healthyMask: healthyMask, latency: latency)
     }
 
-    /// Connects every cluster's primary connection eagerly and starts the periodic tick.
+    /// Connects every server's primary connection eagerly and starts the periodic tick.
     func start() {
-        for link in clusters { link.primary.connect() }
+        for link in clusters { for shard in link.shards { shard.primary.connect() } }
         tick = loop.schedule(after: tickInterval, repeating: tickInterval) { [unowned self] in self.onTick() }
     }
 
@@ -75,7 +86,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     func close() {
         tick?.cancel()
         tick = nil
-        for link in clusters { for backend in link.backends { backend.close() } }
+        for link in clusters { for shard in link.shards { for backend in shard.backends { backend.close() } } }
     }
 
     // MARK: health, latency, ranking
@@ -94,31 +105,34 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         }
     }
 
-    func backendConnected(cluster: Int) {
-        // The probe's reply marks the cluster up again and measures it.
-        clusters[cluster].primary.probe()
-        onConnected?(cluster)
+    func backendConnected(cluster: Int, shard: Int) {
+        // The probe's reply marks the server up again and measures it.
+        clusters[cluster].shards[shard].primary.probe()
+        if shard == 0 { onConnected?(cluster) }
     }
 
-    func backendAnswered(cluster: Int, rtt: UInt64) {
+    func backendAnswered(cluster: Int, shard: Int, rtt: UInt64) {
         latency.record(cluster: cluster, rttNanoseconds: rtt, at: loop.batchTime)
-        let link = clusters[cluster]
-        if link.health.recordSuccess(at: loop.batchTime) == .cameUp {
-            link.stats.loopsDown.subtract(1, ordering: .relaxed)
-            logger.info("cluster up", metadata: ["cluster": "\(link.name)", "backlog": "\(link.heldWrites)"])
-            replayers[cluster].pump()
+        let server = clusters[cluster].shards[shard]
+        if server.health.recordSuccess(at: loop.batchTime) == .cameUp {
+            server.stats.shardsDown.subtract(1, ordering: .relaxed)
+            logger.info("server up", metadata: [
+                "cluster": "\(clusters[cluster].name)", "server": "\(server.server)", "backlog": "\(server.heldWrites)",
+            ])
+            replayers[cluster][shard].pump()
             refreshRanking()
         }
     }
 
-    func backendFailed(cluster: Int, connecting: Bool) {
-        let link = clusters[cluster]
+    func backendFailed(cluster: Int, shard: Int, connecting: Bool) {
+        let server = clusters[cluster].shards[shard]
         let now = loop.batchTime
-        let transition = connecting ? link.health.recordConnectFailure(at: now) : link.health.recordFailure(at: now)
+        let transition = connecting ? server.health.recordConnectFailure(at: now) : server.health.recordFailure(at: now)
         if transition == .wentDown {
-            link.stats.loopsDown.add(1, ordering: .relaxed)
-            logger.warning("cluster down", metadata: [
-                "cluster": "\(link.name)", "consecutiveFailures": "\(link.health.consecutiveFailures)",
+            server.stats.shardsDown.add(1, ordering: .relaxed)
+            logger.warning("server down", metadata: [
+                "cluster": "\(clusters[cluster].name)", "server": "\(server.server)",
+                "consecutiveFailures": "\(server.health.consecutiveFailures)",
             ])
             refreshRanking()
         }
@@ -127,38 +141,43 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     private func onTick() {
         let now = Posix.monotonicNanoseconds()
         for link in clusters {
-            for backend in link.backends { backend.checkDeadlines(now: now) }
-            if link.health.state == .up && latency.needsProbe(link.index, now: now, interval: probeInterval) {
-                if link.primary.state == .idle { link.primary.connect() }
-                link.primary.probe()
+            let probe = latency.needsProbe(link.index, now: now, interval: probeInterval)
+            for shard in link.shards {
+                for backend in shard.backends { backend.checkDeadlines(now: now) }
+                if probe && shard.health.state == .up {
+                    if shard.primary.state == .idle { shard.primary.connect() }
+                    shard.primary.probe()
+                }
+                replayers[link.index][shard.index].pump()
             }
-            replayers[link.index].pump()
         }
         refreshRanking()
     }
 
     // MARK: writes
 
-    /// Sends a write whose replies nobody waits for to every cluster but `except` (a cluster mask):
-    /// directly where the cluster can take it, to its backlog otherwise.
-    func replicate(_ frame: UnsafeRawBufferPointer, except: UInt64) {
+    /// Sends a write whose replies nobody waits for to every cluster but `except` (a cluster mask),
+    /// to the server `placement` names: directly where that server can take it, to its backlog otherwise.
+    func replicate(_ frame: UnsafeRawBufferPointer, placement: Placement, except: UInt64) {
         for link in clusters where except & (1 << UInt64(link.index)) == 0 {
-            if link.takesWritesDirectly && link.primary.send(frame, consumer: sideWrites, tag: 0) { continue }
-            keepForLater(frame, link: link)
+            let shard = link.shards[placement.shard(link.index)]
+            if shard.takesWritesDirectly && shard.primary.send(frame, consumer: sideWrites, tag: UInt64(shard.index)) { continue }
+            keepForLater(frame, shard: shard)
         }
     }
 
-    /// Keeps `frame` for `link`'s cluster; counted as missed, or as dropped when the backlog is full.
-    func keepForLater(_ frame: UnsafeRawBufferPointer, link: ClusterLink<Wire>) {
+    /// Keeps `frame` for `shard`'s server; counted as missed, or as dropped when the backlog is full.
+    func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
         let kept = Wire.frameForLater(frame, nowSeconds: Posix.wallClockMilliseconds() / 1000) ?? Array(frame)
-        if link.backlog.append(kept) {
-            ClusterStats.bump(link.stats.missedWrites)
-            link.stats.backlogEntries.add(1, ordering: .relaxed)
+        if shard.backlog.append(kept) {
+            ClusterStats.bump(shard.stats.missedWrites)
+            shard.stats.backlogEntries.add(1, ordering: .relaxed)
         } else {
-            ClusterStats.bump(link.stats.droppedWrites)
+            ClusterStats.bump(shard.stats.droppedWrites)
             if failureLog.allow(now: loop.batchTime) {
-                logger.error("backlog full, write dropped for cluster", metadata: [
-                    "cluster": "\(link.name)", "entries": "\(link.backlog.count)", "bytes": "\(link.backlog.bytes)",
+                logger.error("backlog full, write dropped for server", metadata: [
+                    "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
+                    "entries": "\(shard.backlog.count)", "bytes": "\(shard.backlog.bytes)",
                 ])
             }
         }
@@ -187,7 +206,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
 }
 
 /// Takes the replies of `ClusterRouter.replicate`: nothing to answer, but a write whose connection
-/// failed is kept for later like any other.
+/// failed is kept for later like any other. The tag is the server's index in its cluster.
 private final class SideWriteConsumer<Wire: BackendWire>: ReplyConsumer {
     unowned(unsafe) let router: ClusterRouter<Wire>
 
@@ -198,6 +217,6 @@ private final class SideWriteConsumer<Wire: BackendWire>: ReplyConsumer {
     func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        router.keepForLater(request, link: router.clusters[cluster])
+        router.keepForLater(request, shard: router.clusters[cluster].shards[Int(tag)])
     }
 }

@@ -9,6 +9,12 @@ struct RequestSlot {
     var quiet: UInt8 = 0
     /// A write decided by one cluster whose effect the others get, waiting for that cluster.
     var isDecision = false
+    /// The server of each cluster the request goes to (unset: the first).
+    var placement = Placement()
+    /// Set when this request is one part of a client request split per server: its reply goes to
+    /// the split, which answers the client once every part is in.
+    var split: SplitRequest? = nil
+    var part = 0
     /// Reads: clusters already tried.
     var tried: UInt64 = 0
     /// Writes: the ack-policy state machine.
@@ -48,6 +54,8 @@ struct RequestSlots {
         slots[index].decidedReply = nil
         slots[index].errorMask = 0
         slots[index].tried = 0
+        slots[index].placement.reset()
+        slots[index].split = nil
         free.append(index)
     }
 

@@ -26,23 +26,45 @@ protocol RoutedSession: ReplyConsumer {
 }
 
 extension RoutedSession {
-    /// Sends a read to the best cluster of the read ranking; on a transport failure it moves on to the next.
+    /// Sends a read to the best cluster of the read ranking whose server for `key` can serve it; on a
+    /// transport failure it moves on to the next. A nil `key` reads from each cluster's first server.
     @inline(__always)
-    func read(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0) {
+    func read(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].isWrite = false
         slots[slot].quiet = quiet
+        if let key { router.place(key: key, into: &slots[slot].placement) }
+        sendRead(slot, frame, lastError: nil)
+    }
+
+    /// One part of a read split per server (see `SplitRequest`).
+    func readPart(_ frame: UnsafeRawBufferPointer, placement: Placement, split: SplitRequest, part: Int) {
+        let slot = slots.allocate(orderTag: split.orderTag)
+        slots[slot].isWrite = false
+        slots[slot].placement.copy(from: placement)
+        slots[slot].split = split
+        slots[slot].part = part
         sendRead(slot, frame, lastError: nil)
     }
 
     private func sendRead(_ slot: Int, _ frame: UnsafeRawBufferPointer, lastError: UnsafeRawBufferPointer?) {
         var refused: BackendConnection<Wire>? = nil
         let router = self.router
-        while let c = router.ranking.candidate(after: slots[slot].tried) {
-            slots[slot].tried |= 1 << UInt64(c)
-            let backend = router.clusters[c].backend(variant: variant)
-            if backend.send(frame, consumer: self, tag: UInt64(slot)) { return }
-            refused = backend
+        // First the clusters whose server for this request can serve it; then, as a last resort, the
+        // others (a server marked down may be back, and a stale answer beats none).
+        for lastResort in 0..<2 {
+            var skipped: UInt64 = 0
+            while let c = router.ranking.candidate(after: slots[slot].tried | skipped) {
+                let shard = router.clusters[c].shards[slots[slot].placement.shard(c)]
+                if lastResort == 0 && !shard.isReadable {
+                    skipped |= 1 << UInt64(c)
+                    continue
+                }
+                slots[slot].tried |= 1 << UInt64(c)
+                let backend = shard.backend(variant: variant)
+                if backend.send(frame, consumer: self, tag: UInt64(slot)) { return }
+                refused = backend
+            }
         }
         // Every cluster was tried: answer with the most recent reason.
         if let refused {
@@ -54,13 +76,15 @@ extension RoutedSession {
         }
     }
 
-    /// Runs the write on the best cluster for reads (the local one while it is healthy); the others get
-    /// its effect (`decisionEffect`). The session reads nothing more until `decisionEnded`.
-    func decide(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0) {
+    /// Runs the write on the best cluster for reads of `key` (the local one while its server for the
+    /// key is healthy); the others get its effect (`decisionEffect`). The session reads nothing more
+    /// until `decisionEnded`.
+    func decide(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].isWrite = false
         slots[slot].isDecision = true
         slots[slot].quiet = quiet
+        if let key { router.place(key: key, into: &slots[slot].placement) }
         sendRead(slot, frame, lastError: nil)
     }
 
@@ -79,36 +103,79 @@ extension RoutedSession {
         var refused: [Int] = []
         effect.withUnsafeBytes { frame in
             for link in router.clusters where link.index != cluster {
-                if link.takesWritesDirectly && link.backend(variant: variant).send(frame, consumer: self, tag: UInt64(slot)) {
+                let shard = link.shards[slots[slot].placement.shard(link.index)]
+                if shard.takesWritesDirectly && shard.backend(variant: variant).send(frame, consumer: self, tag: UInt64(slot)) {
                     continue
                 }
-                router.keepForLater(frame, link: link)
+                router.keepForLater(frame, shard: shard)
                 refused.append(link.index)
             }
         }
         // Exactly one record per cluster; whichever comes last releases the slot.
         for c in refused {
             router.clusters[c].primary.unavailableReply.withUnsafeBytes {
-                recordWrite(slot, cluster: c, reply: $0, failed: true)
+                clusterFailed(slot, cluster: c, reply: $0)
             }
         }
         recordWrite(slot, cluster: cluster, reply: reply, failed: false)
     }
 
-    /// Sends a write to every cluster: directly where the cluster can take it, to its backlog otherwise.
+    /// Sends a write to every cluster, to the server owning `key` there: directly where that server
+    /// can take it, to its backlog otherwise. A nil `key` on a sharded router goes to every server
+    /// (see `broadcast`).
     @inline(__always)
-    func write(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0) {
+    func write(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
         let router = self.router
+        guard key != nil || !router.isSharded else { return broadcast(frame, quiet: quiet) }
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].quiet = quiet
+        if let key { router.place(key: key, into: &slots[slot].placement) }
+        sendWrite(slot, frame)
+    }
+
+    /// One part of a write split per server (see `SplitRequest`).
+    func writePart(_ frame: UnsafeRawBufferPointer, placement: Placement, split: SplitRequest, part: Int) {
+        let slot = slots.allocate(orderTag: split.orderTag)
+        slots[slot].placement.copy(from: placement)
+        slots[slot].split = split
+        slots[slot].part = part
+        sendWrite(slot, frame)
+    }
+
+    @inline(__always)
+    private func sendWrite(_ slot: Int, _ frame: UnsafeRawBufferPointer) {
+        let router = self.router
+        slots[slot].isWrite = true
+        slots[slot].fanOut = WriteFanOut(clusterCount: router.clusters.count, localMask: router.localMask, policy: router.policy)
+        for link in router.clusters {
+            let shard = link.shards[slots[slot].placement.shard(link.index)]
+            let backend = shard.backend(variant: variant)
+            if shard.takesWritesDirectly && backend.send(frame, consumer: self, tag: UInt64(slot)) { continue }
+            router.keepForLater(frame, shard: shard)
+            backend.unavailableReply.withUnsafeBytes { recordWrite(slot, cluster: link.index, reply: $0, failed: true) }
+        }
+    }
+
+    /// Starts a write that reports per cluster through `clusterAnswered`/`clusterFailed` (used by
+    /// writes sent to every server of each cluster); returns its slot.
+    func beginWrite(quiet: UInt8) -> Int {
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].isWrite = true
         slots[slot].quiet = quiet
         slots[slot].fanOut = WriteFanOut(clusterCount: router.clusters.count, localMask: router.localMask, policy: router.policy)
-        for link in router.clusters {
-            let backend = link.backend(variant: variant)
-            if link.takesWritesDirectly && backend.send(frame, consumer: self, tag: UInt64(slot)) { continue }
-            router.keepForLater(frame, link: link)
-            backend.unavailableReply.withUnsafeBytes { recordWrite(slot, cluster: link.index, reply: $0, failed: true) }
-        }
+        return slot
+    }
+
+    /// A cluster's reply to write `slot`; error replies count as failures.
+    func clusterAnswered(_ slot: Int, cluster: Int, reply: UnsafeRawBufferPointer) {
+        let isError = Wire.isError(reply)
+        if isError { slots[slot].errorMask |= 1 << UInt64(cluster) }
+        recordWrite(slot, cluster: cluster, reply: reply, failed: isError)
+    }
+
+    /// A cluster could not take write `slot` (what it missed is already kept for later).
+    func clusterFailed(_ slot: Int, cluster: Int, reply: UnsafeRawBufferPointer) {
+        recordWrite(slot, cluster: cluster, reply: reply, failed: true)
     }
 
     /// Feeds one cluster's outcome to the write's ack policy; answers the client when it decides.
@@ -117,19 +184,17 @@ extension RoutedSession {
         // A decided write's successes answer different commands (SPOP here, SREM there): one hash for all.
         let hash = slots[slot].decidedReply == nil ? ReplyHash.hash(reply) : 0
         let outcome: WriteFanOut.Outcome = failed ? .failure : .success(replyHash: hash)
-        let tag = slots[slot].orderTag
-        let quiet = slots[slot].quiet
         switch slots[slot].fanOut.record(cluster: c, outcome) {
         case .answer(let answered):
             if let decidedReply = slots[slot].decidedReply, slots[slot].fanOut.answeredWithSuccess {
-                decidedReply.withUnsafeBytes { respond(tag: tag, quiet: quiet, reply: $0) }
+                decidedReply.withUnsafeBytes { deliver(slot, reply: $0) }
             } else if answered == c {
-                respond(tag: tag, quiet: quiet, reply: reply)
+                deliver(slot, reply: reply)
             } else if let kept = slots[slot].held?[answered] {
-                kept.withUnsafeBytes { respond(tag: tag, quiet: quiet, reply: $0) }
+                kept.withUnsafeBytes { deliver(slot, reply: $0) }
             } else {
                 // The policy chose a cluster whose reply was not kept: cannot happen by WriteFanOut's contract.
-                Wire.noClusterReply.withUnsafeBytes { respond(tag: tag, quiet: quiet, reply: $0) }
+                Wire.noClusterReply.withUnsafeBytes { deliver(slot, reply: $0) }
             }
             slots[slot].held = nil
         case .wait:
@@ -151,6 +216,18 @@ extension RoutedSession {
         }
     }
 
+    /// Starts a read answered through `finishRead` (used by reads gathered from several servers).
+    func beginRead(quiet: UInt8 = 0) -> Int {
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].isWrite = false
+        slots[slot].quiet = quiet
+        return slot
+    }
+
+    func finishRead(_ slot: Int, reply: [UInt8]) {
+        reply.withUnsafeBytes { finish(slot, reply: $0) }
+    }
+
     private func finish(_ slot: Int, reply: [UInt8]) {
         reply.withUnsafeBytes { finish(slot, reply: $0) }
     }
@@ -158,8 +235,24 @@ extension RoutedSession {
     private func finish(_ slot: Int, reply: UnsafeRawBufferPointer) {
         let tag = slots[slot].orderTag
         let quiet = slots[slot].quiet
+        let split = slots[slot].split
+        let part = slots[slot].part
         slots.release(slot)
-        respond(tag: tag, quiet: quiet, reply: reply)
+        if let split {
+            split.record(part: part, reply: reply) { merged in respond(tag: split.orderTag, quiet: split.quiet, reply: merged) }
+        } else {
+            respond(tag: tag, quiet: quiet, reply: reply)
+        }
+    }
+
+    /// Answers the client for `slot`, or hands the reply to the split it is part of.
+    @inline(__always)
+    private func deliver(_ slot: Int, reply: UnsafeRawBufferPointer) {
+        if let split = slots[slot].split {
+            split.record(part: slots[slot].part, reply: reply) { merged in respond(tag: split.orderTag, quiet: split.quiet, reply: merged) }
+        } else {
+            respond(tag: slots[slot].orderTag, quiet: slots[slot].quiet, reply: reply)
+        }
     }
 
     // MARK: backend outcomes
@@ -167,9 +260,7 @@ extension RoutedSession {
     func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
         let slot = Int(tag)
         if slots[slot].isWrite {
-            let isError = Wire.isError(reply)
-            if isError { slots[slot].errorMask |= 1 << UInt64(cluster) }
-            recordWrite(slot, cluster: cluster, reply: reply, failed: isError)
+            clusterAnswered(slot, cluster: cluster, reply: reply)
         } else if slots[slot].isDecision {
             decided(slot, cluster: cluster, reply: reply)
         } else {
@@ -182,7 +273,7 @@ extension RoutedSession {
         if slots[slot].isWrite {
             // Sent but unanswered: it may or may not have been applied. Kept for replay (issue #7
             // refines this for writes that are not idempotent).
-            router.keepForLater(request, link: router.clusters[cluster])
+            router.keepForLater(request, shard: router.clusters[cluster].shards[slots[slot].placement.shard(cluster)])
             recordWrite(slot, cluster: cluster, reply: reply, failed: true)
         } else if slots[slot].isDecision {
             // It may or may not have run there; trying elsewhere could decide differently. Report it.

@@ -116,7 +116,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         case .get, .gets:
             MemcachedCounters.bump(counters.getCommands)
             MemcachedCounters.bump(counters.getKeys, by: UInt64(request.keys.count))
-            read(frame)
+            if !splitRetrieval(frame, request) { withRoutingKey(frame, request) { read(frame, key: $0) } }
         case .gat, .gats:
             MemcachedCounters.bump(counters.touchCommands)
             MemcachedCounters.bump(counters.getKeys, by: UInt64(request.keys.count))
@@ -144,6 +144,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         case .flushAll:
             MemcachedCounters.bump(counters.flushCommands)
             if worker.allowFlush {
+                // No key: every server of every cluster (see `RoutedSession.write`).
                 forwardWrite(frame, request)
             } else {
                 replyLine("CLIENT_ERROR flush_all is disabled: it would empty every cluster; set allowFlush in the config")
@@ -158,7 +159,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 reply(MemcachedStats.render(worker: worker))
             } else {
                 // `stats slabs`, `stats items` ...: one server's own view, from the cluster serving reads.
-                read(frame)
+                read(frame, key: nil)
             }
         case .quit:
             finishAfterReplies()
@@ -166,7 +167,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
             replyLine("MN")
         case .metaDebug:
             MemcachedCounters.bump(counters.metaCommands)
-            read(frame)
+            withRoutingKey(frame, request) { read(frame, key: $0) }
         case .metaGet:
             MemcachedCounters.bump(counters.metaCommands)
             MemcachedCounters.bump(counters.getKeys)
@@ -207,7 +208,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         delete.append(contentsOf: frame[key])
         if request.command == .metaSet && request.base64Key { delete.append(contentsOf: " b".utf8) }
         delete.append(contentsOf: "\r\n".utf8)
-        delete.withUnsafeBytes { router.replicate($0, except: 0) }
+        var placement = Placement()
+        withRoutingKey(frame, request) { if let key = $0 { router.place(key: key, into: &placement) } }
+        delete.withUnsafeBytes { router.replicate($0, placement: placement, except: 0) }
     }
 
     /// A meta set with a compare-and-swap token (C) or in add mode (ME) must be decided by one cluster.
@@ -246,29 +249,42 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
 
     private func forwardRead(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) {
         let quiet = Self.quietCode(request)
-        withLoudFrame(frame, request) { read($0, quiet: quiet) }
+        withRoutingKey(frame, request) { key in
+            withLoudFrame(frame, request) { read($0, quiet: quiet, key: key) }
+        }
     }
 
     private func forwardWrite(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) {
         let quiet = Self.quietCode(request)
-        withLoudFrame(frame, request) { write($0, quiet: quiet) }
+        withRoutingKey(frame, request) { key in
+            withLoudFrame(frame, request) { write($0, quiet: quiet, key: key) }
+        }
     }
 
     /// gat/gats and mg with T read from one cluster and change the item's expiry there: the other
     /// clusters get the same expiry as a touch, so the copies expire together.
     private func readAndTouch(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) {
-        let serving = router.ranking.candidate(after: 0)
-        forwardRead(frame, request)
+        var placement = Placement()
+        withRoutingKey(frame, request) { if let key = $0 { router.place(key: key, into: &placement) } }
+        let serving = router.readTarget(placement)
+        if request.command == .metaGet {
+            forwardRead(frame, request)
+        } else if !splitRetrieval(frame, request) {
+            withRoutingKey(frame, request) { read(frame, key: $0) }
+        }
         var touch: [UInt8] = []
-        let except: UInt64 = serving.map { 1 << UInt64($0) } ?? 0
         if request.command == .metaGet {
             MemcachedEncoder.metaTouchEffect(request, frame: frame, into: &touch)
-            touch.withUnsafeBytes { router.replicate($0, except: except) }
+            let except: UInt64 = serving.map { 1 << UInt64($0) } ?? 0
+            touch.withUnsafeBytes { router.replicate($0, placement: placement, except: except) }
         } else {
             for key in request.keys {
+                let keyBytes = UnsafeRawBufferPointer(rebasing: frame[key])
+                router.place(key: keyBytes, into: &placement)
+                let except: UInt64 = router.readTarget(placement).map { 1 << UInt64($0) } ?? 0
                 touch.removeAll(keepingCapacity: true)
-                MemcachedEncoder.touch(key: UnsafeRawBufferPointer(rebasing: frame[key]), exptime: request.exptime, into: &touch)
-                touch.withUnsafeBytes { router.replicate($0, except: except) }
+                MemcachedEncoder.touch(key: keyBytes, exptime: request.exptime, into: &touch)
+                touch.withUnsafeBytes { router.replicate($0, placement: placement, except: except) }
             }
         }
     }
@@ -279,7 +295,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         waitingForDecision = true
         channel.pauseReading()
         let quiet = Self.quietCode(request)
-        withLoudFrame(frame, request) { decide($0, quiet: quiet) }
+        withRoutingKey(frame, request) { key in
+            withLoudFrame(frame, request) { decide($0, quiet: quiet, key: key) }
+        }
     }
 
     func decisionEffect(reply: UnsafeRawBufferPointer) -> [UInt8]? {

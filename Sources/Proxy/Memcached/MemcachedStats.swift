@@ -42,7 +42,8 @@ enum MemcachedStats {
             let s = link.stats
             let prefix = "cluster:\(link.name):"
             stat(prefix + "local", link.isLocal ? 1 : 0)
-            stat(prefix + "state", s.loopsDown.load(ordering: .relaxed) > 0 ? "down" : "up")
+            stat(prefix + "state", link.stateName)
+            stat(prefix + "servers", link.shards.count)
             stat(prefix + "latency_us", router.latency.estimate(link.index).map { String($0 / 1000) } ?? "-")
             stat(prefix + "backlog", s.backlogEntries.load(ordering: .relaxed))
             stat(prefix + "missed_writes", s.missedWrites.load(ordering: .relaxed))

@@ -36,7 +36,7 @@ final class MemcachedWorker: FrontEnd {
         self.startedAt = startedAt
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
-        self.router = ClusterRouter(loop: loop, config: config, servers: { $0.memcached }, stats: stats, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)

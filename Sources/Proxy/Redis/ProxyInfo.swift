@@ -12,10 +12,9 @@ enum ProxyInfo {
         text += "read_order:\(readOrder.joined(separator: ","))\r\n"
         for link in router.clusters {
             let s = link.stats
-            let down = s.loopsDown.load(ordering: .relaxed) > 0
             let latency = router.latency.estimate(link.index).map { String($0 / 1000) } ?? "-"
-            text += "cluster_\(link.index):name=\(link.name),local=\(link.isLocal ? 1 : 0),state=\(down ? "down" : "up")"
-            text += ",latency_us=\(latency)"
+            text += "cluster_\(link.index):name=\(link.name),local=\(link.isLocal ? 1 : 0),state=\(link.stateName)"
+            text += ",servers=\(link.shards.count),latency_us=\(latency)"
             text += ",backlog=\(s.backlogEntries.load(ordering: .relaxed))"
             text += ",missed_writes=\(s.missedWrites.load(ordering: .relaxed))"
             text += ",dropped_writes=\(s.droppedWrites.load(ordering: .relaxed))"

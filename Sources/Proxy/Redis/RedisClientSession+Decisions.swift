@@ -7,26 +7,27 @@ import RedisProtocol
 extension RedisClientSession {
     /// False while it waits for an earlier decision.
     func replicateDeterministically(
-        _ info: CommandInfo, frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]
+        _ info: CommandInfo, frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>],
+        key: UnsafeRawBufferPointer?
     ) -> Bool {
         // The common SET k v and GETEX k carry no expiry option: keep them on the allocation-free path.
         if (info.name == "set" && arguments.count <= 3) || (info.name == "getex" && arguments.count <= 2) {
-            write(frame)
+            write(frame, key: key)
             return true
         }
         let args = arguments.map { Array(base[$0]) }
         switch DeterministicRewrite.plan(info.name, args, nowMs: Posix.wallClockMilliseconds()) {
         case .asIs:
-            write(frame)
+            write(frame, key: key)
         case .rewritten(let rewritten):
-            rewritten.withUnsafeBytes { write($0) }
+            rewritten.withUnsafeBytes { write($0, key: key) }
         case .refuse(let reason):
             replyError("ERR \(reason)")
         case .decideLocally(let kind):
             pendingDecision = (kind, args)
             waitingForDecision = true
             channel.pauseReading()
-            decide(frame)
+            decide(frame, key: key)
         }
         return true
     }

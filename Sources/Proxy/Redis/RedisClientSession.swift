@@ -126,8 +126,13 @@ final class RedisClientSession: ClientSession, RoutedSession {
         }
         guard let info else {
             // Unknown commands are replicated like writes: a missed write diverges clusters silently,
-            // a read sent everywhere only costs work (docs/redis-commands.md).
-            write(frame)
+            // a read sent everywhere only costs work (docs/redis-commands.md). Where keys are sharded
+            // the proxy cannot tell which server owns an unknown command's keys.
+            if router.isSharded {
+                replyError("ERR unknown command '\(String(decoding: name, as: UTF8.self))': a sharded cluster needs to know a command's keys to route it")
+            } else {
+                write(frame, key: nil)
+            }
             return true
         }
         switch info.access {
@@ -135,19 +140,31 @@ final class RedisClientSession: ClientSession, RoutedSession {
             if info.blockingOption != nil || info.flags.contains(.blocking),
                worker.commands.isBlocking(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }) {
                 replyError("ERR \(CommandTable.blockingRefusal)")
-            } else if info.access == .read {
-                if info.name == "info" && arguments.count == 2
-                    && String(decoding: base[arguments[1]], as: UTF8.self).lowercased() == "proxy" {
-                    reply(ProxyInfo.render(router: router, protocolVersion: protocolVersion))
-                } else {
-                    read(frame)
-                }
-            } else if !worker.allowFlush && (info.name == "flushall" || info.name == "flushdb") {
+                return true
+            }
+            if info.access == .read && info.name == "info" && arguments.count == 2
+                && String(decoding: base[arguments[1]], as: UTF8.self).lowercased() == "proxy" {
+                reply(ProxyInfo.render(router: router, protocolVersion: protocolVersion))
+                return true
+            }
+            if info.access == .write && !worker.allowFlush && (info.name == "flushall" || info.name == "flushdb") {
                 replyError("ERR \(info.name.uppercased()) is disabled: it would empty every cluster; set allowFlush in the config")
+                return true
+            }
+            var key: UnsafeRawBufferPointer? = nil
+            if router.isSharded {
+                switch shardRoute(info, base: base, arguments: arguments) {
+                case .handled: return true
+                case .keyless: break
+                case .key(let k): key = k
+                }
+            }
+            if info.access == .read {
+                read(frame, key: key)
             } else if info.flags.contains(.relativeExpiry) || info.flags.contains(.nondeterministic) {
-                return replicateDeterministically(info, frame: frame, base: base, arguments: arguments)
+                return replicateDeterministically(info, frame: frame, base: base, arguments: arguments, key: key)
             } else {
-                write(frame)
+                write(frame, key: key)
             }
         case .proxyAnswered, .connectionState:
             let command = LocalCommand(session: self, info: info, base: base, arguments: arguments)

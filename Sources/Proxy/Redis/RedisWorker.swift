@@ -36,7 +36,7 @@ final class RedisWorker: FrontEnd {
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
-        self.router = ClusterRouter(loop: loop, config: config, servers: { $0.redis }, stats: stats, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)

@@ -19,8 +19,8 @@ final class ClusterStats: Sendable {
     let rejectedWrites = Atomic<UInt64>(0)
     /// Writes now held in this cluster's backlogs, across loops.
     let backlogEntries = Atomic<Int>(0)
-    /// Loops that currently see this cluster as down.
-    let loopsDown = Atomic<Int>(0)
+    /// Servers of this cluster currently seen as down, summed over the loops (each loop judges its own).
+    let shardsDown = Atomic<Int>(0)
 
     init(name: String, isLocal: Bool) {
         self.name = name

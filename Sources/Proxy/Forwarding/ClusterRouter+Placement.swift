@@ -1,0 +1,47 @@
+/// Where keys live: the server of each cluster that owns a key, and the cluster a read goes to.
+extension ClusterRouter {
+    /// Sets `placement` to the server owning `key` in every cluster; leaves it unset (the first
+    /// server everywhere) when no cluster is sharded. A key's hash is computed once for all clusters
+    /// that hash alike.
+    @inline(__always)
+    func place(key: UnsafeRawBufferPointer, into placement: inout Placement) {
+        guard isSharded else { return }
+        placement.begin(clusters: clusters.count)
+        var hashedBy = -1
+        var hash: UInt32 = 0
+        for link in clusters {
+            let map = link.shardMap
+            guard map.count > 1 else {
+                placement.set(link.index, 0)
+                continue
+            }
+            if hashedBy < 0 || !clusters[hashedBy].shardMap.hashesLike(map) {
+                hash = map.keyHash(key)
+                hashedBy = link.index
+            }
+            placement.set(link.index, map.shard(forHash: hash))
+        }
+    }
+
+    /// The cluster a read with `placement` goes to first: the best ranked one whose server for it can
+    /// serve, else the best ranked one at all.
+    func readTarget(_ placement: Placement) -> Int? {
+        var skipped: UInt64 = 0
+        while let c = ranking.candidate(after: skipped) {
+            if clusters[c].shards[placement.shard(c)].isReadable { return c }
+            skipped |= 1 << UInt64(c)
+        }
+        return ranking.candidate(after: 0)
+    }
+
+    /// The cluster whole-keyspace reads go to: the best ranked one whose every server can serve,
+    /// else the best ranked one at all.
+    func wholeKeyspaceTarget() -> Int? {
+        var skipped: UInt64 = 0
+        while let c = ranking.candidate(after: skipped) {
+            if clusters[c].isWhollyReadable { return c }
+            skipped |= 1 << UInt64(c)
+        }
+        return ranking.candidate(after: 0)
+    }
+}
