@@ -23,6 +23,22 @@ extension ClusterRouter {
         }
     }
 
+    /// Groups keys `0..<count` by the servers owning them: keys in one group live on the same server
+    /// in every cluster. Groups come in order of their first key, keys in client order.
+    func groupByServer(_ count: Int, key: (Int) -> UnsafeRawBufferPointer) -> [(placement: Placement, keys: [Int])] {
+        var groups: [(placement: Placement, keys: [Int])] = []
+        for position in 0..<count {
+            var placement = Placement()
+            place(key: key(position), into: &placement)
+            if let g = groups.firstIndex(where: { $0.placement.shards == placement.shards }) {
+                groups[g].keys.append(position)
+            } else {
+                groups.append((placement, [position]))
+            }
+        }
+        return groups
+    }
+
     /// The cluster a read with `placement` goes to first: the best ranked one whose server for it can
     /// serve, else the best ranked one at all.
     func readTarget(_ placement: Placement) -> Int? {

@@ -21,16 +21,7 @@ extension MemcachedClientSession {
     /// Splits a get/gets/gat/gats whose keys live on different servers; false when it need not be.
     func splitRetrieval(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) -> Bool {
         guard router.isSharded, request.keys.count > 1 else { return false }
-        var groups: [(placement: Placement, keys: [Int])] = []
-        for (position, range) in request.keys.enumerated() {
-            var placement = Placement()
-            router.place(key: UnsafeRawBufferPointer(rebasing: frame[range]), into: &placement)
-            if let g = groups.firstIndex(where: { $0.placement.shards == placement.shards }) {
-                groups[g].keys.append(position)
-            } else {
-                groups.append((placement, [position]))
-            }
-        }
+        let groups = router.groupByServer(request.keys.count) { UnsafeRawBufferPointer(rebasing: frame[request.keys[$0]]) }
         guard groups.count > 1 else { return false }
         let keys = groups.map { $0.keys.map { Array(frame[request.keys[$0]]) } }
         let positions = groups.map(\.keys)

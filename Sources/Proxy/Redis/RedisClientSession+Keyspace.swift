@@ -1,4 +1,5 @@
 import RedisProtocol
+import Routing
 
 /// Whole-keyspace reads on a sharded router, answered from every server of one cluster (the best
 /// ranked whose servers are all up): DBSIZE sums, KEYS concatenates, RANDOMKEY picks among the
@@ -44,24 +45,20 @@ extension RedisClientSession {
     }
 
     private func scan(base: UnsafeRawBufferPointer, arguments: [Range<Int>]) {
-        let clusterCount = UInt64(router.clusters.count)
+        let clusterCount = router.clusters.count
         guard let cursor = UInt64(String(decoding: base[arguments[1]], as: UTF8.self)) else {
             return replyError("ERR invalid cursor")
         }
-        var cluster: Int
-        var shard: Int
-        var serverCursor: UInt64
+        let start: ShardedScanCursor
         if cursor == 0 {
             guard let target = router.wholeKeyspaceTarget() else {
                 return RedisWire.noClusterReply.withUnsafeBytes { complete(tag: order.next(), reply: $0) }
             }
-            (cluster, shard, serverCursor) = (target, 0, 0)
+            start = ShardedScanCursor(cluster: target, server: 0, serverCursor: 0)
         } else {
-            cluster = Int(cursor % clusterCount)
-            let rest = cursor / clusterCount
-            let servers = UInt64(router.clusters[cluster].shards.count)
-            (shard, serverCursor) = (Int(rest % servers), rest / servers)
+            start = ShardedScanCursor.decode(cursor, clusters: router.clusters.count) { router.clusters[$0].shards.count }
         }
+        let (cluster, shard, serverCursor) = (start.cluster, start.server, start.serverCursor)
         let servers = router.clusters[cluster].shards.count
         var command: [UInt8] = []
         var parts = Array(arguments)
@@ -77,26 +74,15 @@ extension RedisClientSession {
         }
     }
 
-    /// The server's SCAN reply with its cursor turned into the proxy's: the same server while it has
-    /// more, the next server from 0 once it is done, 0 after the last server.
-    private static func scanReply(_ reply: [UInt8], cluster: Int, clusters: UInt64, shard: Int, servers: Int) -> [UInt8] {
+    /// The server's SCAN reply with its cursor turned into the proxy's (see `ShardedScanCursor`).
+    private static func scanReply(_ reply: [UInt8], cluster: Int, clusters: Int, shard: Int, servers: Int) -> [UInt8] {
         reply.withUnsafeBytes { bytes in
             guard let (next, keys) = RESPMerge.scanReply(bytes) else { return reply }
-            let (server, serverCursor) = next == 0 ? (shard + 1, UInt64(0)) : (shard, next)
-            var cursor: UInt64 = 0
-            if server < servers {
-                let (a, o1) = serverCursor.multipliedReportingOverflow(by: UInt64(servers))
-                let (b, o2) = a.addingReportingOverflow(UInt64(server))
-                let (c, o3) = b.multipliedReportingOverflow(by: clusters)
-                let (d, o4) = c.addingReportingOverflow(UInt64(cluster))
-                if o1 || o2 || o3 || o4 {
-                    var out: [UInt8] = []
-                    RESPEncoder.error("ERR SCAN cursor too large for the proxy to encode", into: &out)
-                    return out
-                }
-                cursor = d
-            }
             var out: [UInt8] = []
+            guard let cursor = ShardedScanCursor.advance(cluster: cluster, clusters: clusters, server: shard, servers: servers, next: next) else {
+                RESPEncoder.error("ERR SCAN cursor too large for the proxy to encode", into: &out)
+                return out
+            }
             RESPMerge.scanReply(cursor: cursor, keys: UnsafeRawBufferPointer(rebasing: bytes[keys]), into: &out)
             return out
         }

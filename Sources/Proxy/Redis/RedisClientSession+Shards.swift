@@ -39,17 +39,7 @@ extension RedisClientSession {
         let first = UnsafeRawBufferPointer(rebasing: base[arguments[keys[0]]])
         if keys.count == 1 { return .key(first) }
 
-        // Group the keys by the server they live on in every cluster.
-        var groups: [(placement: Placement, keys: [Int])] = []
-        for (position, k) in keys.enumerated() {
-            var placement = Placement()
-            router.place(key: UnsafeRawBufferPointer(rebasing: base[arguments[k]]), into: &placement)
-            if let g = groups.firstIndex(where: { $0.placement.shards == placement.shards }) {
-                groups[g].keys.append(position)
-            } else {
-                groups.append((placement, [position]))
-            }
-        }
+        let groups = router.groupByServer(keys.count) { UnsafeRawBufferPointer(rebasing: base[arguments[keys[$0]]]) }
         if groups.count == 1 { return .key(first) }
         guard let merge = Self.splitMerge(info.name) else {
             replyError("CROSSSHARD Keys in request don't hash to the same server in every cluster; \(info.name.uppercased()) needs all its keys on one server: give them one hash tag, e.g. {user1}:a and {user1}:b")
