@@ -10,12 +10,15 @@ Environment:
   METACLUSTER_LOG_LEVEL  --log-level passed to the proxy (default: info)
   REDIS_SERVER_BIN    redis-server to start (default: from PATH)
   MEMCACHED_BIN       memcached to start (default: from PATH)
+  NUTCRACKER_BIN      nutcracker (twemproxy) to start, the key-placement reference of the
+                      sharding tests (default: from PATH)
 
 Every process is started on a free loopback port found here, and stopped by its pid.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,9 +27,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 import pytest
 
@@ -38,6 +42,7 @@ TARGET = os.environ.get("METACLUSTER_TARGET", "proxy").strip().lower()
 LOG_LEVEL = os.environ.get("METACLUSTER_LOG_LEVEL", "info")
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "redis-server"
 MEMCACHED = os.environ.get("MEMCACHED_BIN") or shutil.which("memcached") or "memcached"
+NUTCRACKER = os.environ.get("NUTCRACKER_BIN") or shutil.which("nutcracker") or "nutcracker"
 
 if TARGET not in ("proxy", "direct"):
     raise SystemExit(f"METACLUSTER_TARGET must be 'proxy' or 'direct', not {TARGET!r}")
@@ -196,6 +201,153 @@ class MemcachedServer:
         # memcached keeps nothing to save, and takes 0.7 s over a graceful SIGTERM
         if self.proc is not None:
             stop_process(self.proc, signal.SIGKILL)
+
+
+# ----------------------------------------------------------------------------
+# sharded clusters: server entries, cluster dicts, and twemproxy as the placement reference
+# ----------------------------------------------------------------------------
+
+ServerEntry = Union[str, dict]
+
+
+def server_entry(port: int, weight: Optional[int] = None, name: Optional[str] = None,
+                 form: str = "string") -> ServerEntry:
+    """One server of a cluster's list, in one of the config's forms: "127.0.0.1:port",
+    "127.0.0.1:port:weight", "127.0.0.1:port:weight name" (twemproxy's), or with form="object"
+    {"address": "127.0.0.1:port", "weight": w, "name": n} (only the keys given)."""
+    if form == "object":
+        entry: dict[str, Any] = {"address": f"127.0.0.1:{port}"}
+        if weight is not None:
+            entry["weight"] = weight
+        if name is not None:
+            entry["name"] = name
+        return entry
+    if form != "string":
+        raise ValueError(f"form must be 'string' or 'object', not {form!r}")
+    text = f"127.0.0.1:{port}"
+    if weight is not None or name is not None:
+        text += f":{1 if weight is None else weight}"
+    if name is not None:
+        text += f" {name}"
+    return text
+
+
+def parse_server_entry(entry: Union[ServerEntry, int]) -> tuple[str, int, int, Optional[str]]:
+    """(host, port, weight, name) of a server entry (or of a bare port)."""
+    if isinstance(entry, int):
+        return "127.0.0.1", entry, 1, None
+    if isinstance(entry, dict):
+        host, _, port = entry["address"].rpartition(":")
+        return host, int(port), int(entry.get("weight", 1)), entry.get("name")
+    address, _, name = entry.partition(" ")
+    parts = address.split(":")
+    weight = int(parts[2]) if len(parts) > 2 else 1
+    return parts[0], int(parts[1]), weight, (name or None)
+
+
+def twemproxy_server(entry: Union[ServerEntry, int]) -> str:
+    """The same server as a twemproxy `servers` line: "host:port:weight [name]" (the weight is
+    required there)."""
+    host, port, weight, name = parse_server_entry(entry)
+    return f"{host}:{port}:{weight}" + (f" {name}" if name else "")
+
+
+def _entries(servers: list) -> list[ServerEntry]:
+    """Ports become "127.0.0.1:port"; entries stay as they are."""
+    return [f"127.0.0.1:{s}" if isinstance(s, int) else s for s in servers]
+
+
+def sharded_cluster(name: str, *, local: bool = False, redis: Optional[list] = None,
+                    memcached: Optional[list] = None, options: Optional[dict] = None,
+                    redis_options: Optional[dict] = None,
+                    memcached_options: Optional[dict] = None) -> dict:
+    """A cluster for the config: `redis` / `memcached` are lists of ports or server entries;
+    `options` (distribution, hash, hashTag) apply at the cluster level; with `redis_options` or
+    `memcached_options` (even {}) that protocol's list is written in its object form
+    {"servers": [...], **options}."""
+    c: dict[str, Any] = {"name": name, "local": local}
+    for kind, servers, own in (("redis", redis, redis_options), ("memcached", memcached, memcached_options)):
+        if servers is None:
+            continue
+        c[kind] = _entries(servers) if own is None else {"servers": _entries(servers), **own}
+    if options:
+        c.update(options)
+    return c
+
+
+class Nutcracker:
+    """twemproxy (nutcracker) with one pool over `servers`, its YAML config written to a temp dir,
+    stopped by pid. The sharding tests' placement reference: a metacluster cluster with the same
+    server list, distribution, hash and hash tag places every key where this pool does.
+
+    `servers` are ports or server entries (see server_entry); `hash_tag` None writes no hash_tag
+    (the whole key is hashed); `pool` adds or overrides pool keys."""
+
+    def __init__(self, workdir: Path, servers: list, *, redis: bool, distribution: str = "ketama",
+                 hash: str = "fnv1a_64", hash_tag: Optional[str] = None, port: Optional[int] = None,
+                 pool: Optional[dict] = None):
+        self.workdir = workdir
+        self.fixed_port = port is not None
+        self.port = port or free_port()
+        self.stats_port = free_port()
+        self.servers = [twemproxy_server(s) for s in servers]
+        self.pool: dict[str, Any] = {
+            "hash": hash, "distribution": distribution, "redis": redis,
+            "timeout": 2000, "backlog": 1024, "preconnect": True, "server_connections": 1,
+            "auto_eject_hosts": False, "server_retry_timeout": 200, "server_failure_limit": 1,
+        }
+        if hash_tag is not None:
+            self.pool["hash_tag"] = hash_tag
+        if pool:
+            self.pool.update(pool)
+        self.proc: Optional[subprocess.Popen] = None
+        self._name()
+
+    def _name(self) -> None:
+        self.config_path = self.workdir / f"nutcracker-{self.port}.yml"
+        self.log = self.workdir / f"nutcracker-{self.port}.log"
+
+    def yaml(self) -> str:
+        def scalar(v: Any) -> str:
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, int):
+                return str(v)
+            return json.dumps(str(v))  # a JSON string is a YAML double-quoted scalar
+
+        lines = ["pool:", f"  listen: {scalar(f'127.0.0.1:{self.port}')}"]
+        lines += [f"  {k}: {scalar(v)}" for k, v in self.pool.items()]
+        lines.append("  servers:")
+        lines += [f"    - {scalar(s)}" for s in self.servers]
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout: float = 10.0) -> "Nutcracker":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):
+            self.config_path.write_text(self.yaml())
+            args = [NUTCRACKER, "-c", str(self.config_path), "-o", str(self.log), "-v", "4",
+                    "-s", str(self.stats_port), "-a", "127.0.0.1",
+                    "-p", str(self.workdir / f"nutcracker-{self.port}.pid")]
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.STDOUT)
+            try:
+                wait_for_port(self.port, self.proc, timeout, f"nutcracker :{self.port}", self.log)
+                return self
+            except RuntimeError:
+                stop_process(self.proc)
+                if attempt == 2 or self.fixed_port:
+                    raise
+                self.port, self.stats_port = free_port(), free_port()
+                self._name()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, timeout=5.0)
 
 
 class Metacluster:
@@ -384,6 +536,7 @@ class Stack:
         self.redis: list[RedisServer] = []
         self.memcached: list[MemcachedServer] = []
         self.proxies: list[Metacluster] = []
+        self.nutcrackers: list[Nutcracker] = []
         self.endpoints: list[Any] = []
 
     def redis_server(self, port: Optional[int] = None, extra: tuple[str, ...] = (), start: bool = True) -> RedisServer:
@@ -407,6 +560,24 @@ class Stack:
         m = MemcachedServer(self.workdir, port=port, extra=extra)
         self.memcached.append(m)
         return m.start() if start else m
+
+    def redis_servers(self, n: int) -> list[RedisServer]:
+        return [self.redis_server() for _ in range(n)]
+
+    def memcached_servers(self, n: int) -> list[MemcachedServer]:
+        return [self.memcached_server() for _ in range(n)]
+
+    def nutcracker(self, servers: list, *, redis: bool, start: bool = True, **kw: Any) -> Nutcracker:
+        """A twemproxy pool over `servers` (ports or server entries); see Nutcracker."""
+        n = Nutcracker(self.workdir, servers, redis=redis, **kw)
+        self.nutcrackers.append(n)
+        return n.start() if start else n
+
+    def sharded(self, clusters: list[dict], *, redis: bool = True, memcached: bool = False,
+                start: bool = True, **kw: Any) -> Metacluster:
+        """metacluster over the given cluster dicts (see sharded_cluster), listening for redis
+        and/or memcached."""
+        return self.metacluster([], start=start, clusters=clusters, redis=redis, memcached=memcached, **kw)
 
     def mc_clusters(self, ports: list[int], start: bool = True, redis_ports: Optional[list[int]] = None,
                     **kw: Any) -> Metacluster:
@@ -473,6 +644,8 @@ class Stack:
             if rc != 0:
                 how = "had already exited" if already else "on SIGTERM"
                 problems.append(f"metacluster {how} with status {rc} (expected 0)\n" + m.describe())
+        for n in self.nutcrackers:
+            n.stop()
         for r in self.redis:
             r.stop()
         for mc in self.memcached:
@@ -564,3 +737,322 @@ def assert_same(proxy_result: Any, ref_result: Any, what: str = "") -> None:
                     raise AssertionError(f"{what}: first difference at #{i}: proxy {a!r:.500} != redis {b!r:.500}")
             raise AssertionError(f"{what}: lengths differ: proxy {len(proxy_result)} != redis {len(ref_result)}")
         raise AssertionError(f"{what}: proxy {proxy_result!r:.1000} != redis {ref_result!r:.1000}")
+
+
+# ----------------------------------------------------------------------------
+# sharded clusters read directly (the sharding tests)
+# ----------------------------------------------------------------------------
+
+BARRIER_PREFIX = "__barrier__:"
+
+
+def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
+    """pred()'s first truthy value within `timeout` seconds, or an AssertionError naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r:.500})")
+
+
+def kill9(server: Union[RedisServer, MemcachedServer]) -> None:
+    """SIGKILL one server we started (by pid) and reap it."""
+    assert server.proc is not None and server.proc.poll() is None
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait(5)
+
+
+def scattered_key(prefix: str, i: int) -> str:
+    """`prefix` + i + a few hex digits that differ from one i to the next. Keys that differ only in
+    their last characters (k:1, k:2, ...) cluster on a ketama ring with the FNV hashes (twemproxy's
+    default fnv1a_64 multiplies the last byte by the prime once): a test that needs keys on every
+    shard uses these."""
+    return f"{prefix}{i}:{hashlib.sha1(f'{prefix}{i}'.encode()).hexdigest()[:6]}"
+
+
+def _is_barrier(key: Union[bytes, str]) -> bool:
+    return (key.decode("utf-8", "replace") if isinstance(key, bytes) else key).startswith(BARRIER_PREFIX)
+
+
+class _Shards:
+    """The servers of sharded clusters, each read directly: servers[c][s] is shard s (in the order
+    of the cluster's list) of cluster c (named dc-a, dc-b, ...).
+
+    settle() is the sharded form of the replication tests' barrier: a set of barrier keys, found
+    once to cover every shard of every cluster, is written through the proxy client after the
+    writes to wait for; per-client order on each backend connection means that once a shard holds
+    its barrier keys' new value it has applied the client's earlier writes too."""
+
+    BARRIER_KEYS = 48
+
+    def __init__(self, servers: list[list[Any]], names: Optional[list[str]] = None):
+        self.servers = [list(c) for c in servers]
+        self.names = names or [f"dc-{chr(ord('a') + i)}" for i in range(len(servers))]
+        self.directs = [[self._direct(srv) for srv in c] for c in self.servers]
+        self.barrier_homes: Optional[list[list[list[str]]]] = None
+
+    # -- per protocol ---------------------------------------------------------
+    def _direct(self, server: Any) -> Any:
+        raise NotImplementedError
+
+    def _present(self, c: int, s: int, keys: list) -> list[bool]:
+        raise NotImplementedError
+
+    def _values(self, c: int, s: int, keys: list) -> list[Any]:
+        raise NotImplementedError
+
+    def _write_barrier(self, client: Any, keys: list[str], token: str) -> None:
+        raise NotImplementedError
+
+    # -- placement ------------------------------------------------------------
+    def alive(self, c: int, s: int) -> bool:
+        return self.servers[c][s].running
+
+    def label(self, c: int, s: int) -> str:
+        return f"{self.names[c]} shard {s} (:{self.servers[c][s].port})"
+
+    def holders(self, c: int, key: Any) -> list[int]:
+        """The live shards of cluster c that hold `key`."""
+        return [s for s in range(len(self.servers[c])) if self.alive(c, s) and self._present(c, s, [key])[0]]
+
+    def homes(self, c: int, keys: list, *, allow_missing: bool = False) -> dict[Any, int]:
+        """{key: the one live shard of cluster c holding it}; asserts that no key is on two shards
+        and (unless allow_missing) that every key is somewhere."""
+        found: dict[Any, list[int]] = {k: [] for k in keys}
+        for s in range(len(self.servers[c])):
+            if not self.alive(c, s):
+                continue
+            for k, here in zip(keys, self._present(c, s, keys)):
+                if here:
+                    found[k].append(s)
+        twice = {k: v for k, v in found.items() if len(v) > 1}
+        assert not twice, f"{self.names[c]}: keys on more than one shard: {dict(list(twice.items())[:10])}"
+        if not allow_missing:
+            missing = [k for k, v in found.items() if not v]
+            assert not missing, (f"{self.names[c]}: {len(missing)} of {len(keys)} keys on no shard, "
+                                 f"e.g. {missing[:10]}")
+        return {k: v[0] for k, v in found.items() if v}
+
+    def spread(self, c: int, keys: list) -> dict[int, int]:
+        """{shard: how many of `keys` it holds} for cluster c."""
+        out = {s: 0 for s in range(len(self.servers[c]))}
+        for s in self.homes(c, keys, allow_missing=True).values():
+            out[s] += 1
+        return out
+
+    def values(self, c: int, keys: list) -> dict[Any, Any]:
+        """{key: value} read from each key's home shard in cluster c (keys on no live shard left out)."""
+        by_shard: dict[int, list] = {}
+        for k, s in self.homes(c, keys, allow_missing=True).items():
+            by_shard.setdefault(s, []).append(k)
+        out = {}
+        for s, ks in by_shard.items():
+            out.update(zip(ks, self._values(c, s, ks)))
+        return out
+
+    # -- barrier ----------------------------------------------------------------
+    def barrier_keys(self) -> list[str]:
+        return [scattered_key(BARRIER_PREFIX, i) for i in range(self.BARRIER_KEYS)]
+
+    def settle(self, client: Any, ref: Any = None, skip: tuple = (), timeout: float = 10.0) -> None:
+        """Waits until every live shard (but those in `skip`, (cluster, shard) pairs) has applied
+        what `client` wrote before. `ref`, a client of a reference server, gets the same barrier
+        keys so that its keyspace stays comparable with the clusters'."""
+        keys = self.barrier_keys()
+        token = uuid.uuid4().hex
+        self._write_barrier(client, keys, token)
+        if ref is not None:
+            self._write_barrier(ref, keys, token)
+        if self.barrier_homes is None:
+            # the first time: find where the barrier keys live (every shard must get some)
+            homes = []
+            for c in range(len(self.servers)):
+                wait_until(lambda c=c: len(self.homes(c, keys, allow_missing=True)) == len(keys), timeout,
+                           f"the barrier keys on {self.names[c]}")
+                where = self.homes(c, keys)
+                per_shard = [[k for k in keys if where[k] == s] for s in range(len(self.servers[c]))]
+                empty = [s for s, ks in enumerate(per_shard) if not ks]
+                assert not empty, (f"{self.names[c]}: none of {len(keys)} keys written through the proxy landed "
+                                   f"on shard(s) {empty}; spread {[len(ks) for ks in per_shard]}: are keys sharded?")
+                homes.append(per_shard)
+            self.barrier_homes = homes
+        want = token.encode()
+        for c, per_shard in enumerate(self.barrier_homes):
+            for s, ks in enumerate(per_shard):
+                if (c, s) in skip or not self.alive(c, s):
+                    continue
+                wait_until(lambda c=c, s=s, ks=ks: all(v == want for v in self._values(c, s, ks)), timeout,
+                           f"the barrier on {self.label(c, s)}")
+
+    def close(self) -> None:
+        for c in self.directs:
+            for d in c:
+                try:
+                    d.close()
+                except Exception:
+                    pass
+
+
+class RedisShards(_Shards):
+    """Sharded clusters' redis-servers, read with redis-py (RESP2) clients of their own."""
+
+    def _direct(self, server: RedisServer) -> Any:
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=server.port, protocol=2, socket_timeout=10,
+                           socket_connect_timeout=5)
+
+    def _present(self, c: int, s: int, keys: list) -> list[bool]:
+        pipe = self.directs[c][s].pipeline(transaction=False)
+        for k in keys:
+            pipe.exists(k)
+        return [n == 1 for n in pipe.execute()]
+
+    def _values(self, c: int, s: int, keys: list) -> list[Any]:
+        return self.directs[c][s].mget(keys) if keys else []
+
+    def _write_barrier(self, client: Any, keys: list[str], token: str) -> None:
+        from resp import RawConn, encode_many
+
+        if isinstance(client, RawConn):
+            client.send(encode_many(("SET", k, token) for k in keys))
+            replies = [client.read_reply()[1] for _ in keys]
+            assert all(r == b"OK" for r in replies), replies
+            return
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.set(k, token)
+        replies = pipe.execute()
+        assert all(r is True for r in replies), replies
+
+    def keys(self, c: int, s: int) -> set[bytes]:
+        """Every key on one shard but the barrier keys."""
+        return {k for k in self.directs[c][s].keys("*") if not _is_barrier(k)}
+
+    def keyspace(self, c: int) -> dict[bytes, int]:
+        """{key: shard} over the live shards of cluster c (barrier keys left out); asserts no key
+        is on two shards."""
+        out: dict[bytes, int] = {}
+        for s in range(len(self.servers[c])):
+            if not self.alive(c, s):
+                continue
+            for k in self.keys(c, s):
+                assert k not in out, f"{k!r} is on {self.label(c, out[k])} and {self.label(c, s)}"
+                out[k] = s
+        return out
+
+    def contents(self, c: int) -> dict[bytes, Any]:
+        """{key: (type, content)} of cluster c, each key read from its shard."""
+        return {k: redis_content(self.directs[c][s], k) for k, s in self.keyspace(c).items()}
+
+    def restart(self, stack: "Stack", c: int, s: int) -> RedisServer:
+        """A new, empty redis-server on the port of shard s of cluster c (after it was killed)."""
+        port = self.servers[c][s].port
+        self.servers[c][s] = stack.redis_server(port=port)
+        try:
+            self.directs[c][s].close()
+        except Exception:
+            pass
+        self.directs[c][s] = self._direct(self.servers[c][s])
+        return self.servers[c][s]
+
+
+def redis_content(d: Any, key: bytes) -> tuple[bytes, Any]:
+    """(type, value) of a key, independent of its encoding."""
+    kind = d.type(key)
+    if kind == b"string":
+        return kind, d.get(key)
+    if kind == b"set":
+        return kind, sorted(d.smembers(key))
+    if kind == b"hash":
+        return kind, sorted(d.hgetall(key).items())
+    if kind == b"zset":
+        return kind, d.zrange(key, 0, -1, withscores=True)
+    if kind == b"list":
+        return kind, d.lrange(key, 0, -1)
+    if kind == b"none":
+        return kind, None
+    raise AssertionError(f"unexpected type {kind!r} for {key!r}")
+
+
+def reference_contents(d: Any) -> dict[bytes, Any]:
+    """{key: (type, content)} of a reference redis-server, barrier keys left out."""
+    return {k: redis_content(d, k) for k in d.keys("*") if not _is_barrier(k)}
+
+
+class McShards(_Shards):
+    """Sharded clusters' memcached servers, read over raw connections of their own."""
+
+    def _direct(self, server: MemcachedServer) -> Any:
+        from mcproto import McConn
+
+        return McConn(server.port)
+
+    def _present(self, c: int, s: int, keys: list) -> list[bool]:
+        return [v is not None for v in self._values(c, s, keys)]
+
+    def _values(self, c: int, s: int, keys: list) -> list[Any]:
+        """Values (None when missing), read with pipelined single-key gets."""
+        from mcproto import line
+
+        conn = self.directs[c][s]
+        conn.send(b"".join(line("get", k) for k in keys))
+        out = []
+        for k in keys:
+            r = conn.read_reply()
+            assert r.line == b"END", f"get {k!r} on {self.label(c, s)} answered {r!r}"
+            out.append(r.items[0].value if r.items else None)
+        return out
+
+    def items(self, c: int, s: int, keys: list) -> list[Any]:
+        """(value, flags) of each key on one shard, None when missing."""
+        from mcproto import line
+
+        conn = self.directs[c][s]
+        conn.send(b"".join(line("get", k) for k in keys))
+        out = []
+        for k in keys:
+            r = conn.read_reply()
+            assert r.line == b"END", f"get {k!r} on {self.label(c, s)} answered {r!r}"
+            out.append((r.items[0].value, r.items[0].flags) if r.items else None)
+        return out
+
+    def _write_barrier(self, client: Any, keys: list[str], token: str) -> None:
+        from mcproto import storage
+
+        client.send(b"".join(storage("set", k, token.encode()) for k in keys))
+        replies = [client.read_reply().line for _ in keys]
+        assert all(r == b"STORED" for r in replies), replies
+
+    def keyspace(self, c: int) -> dict[bytes, int]:
+        """{key: shard} over the live shards of cluster c (barrier keys left out). The crawler
+        only discovers keys; each is then looked up on every shard directly (exact)."""
+        from mcproto import metadump
+
+        found: set[bytes] = set()
+        for s in range(len(self.servers[c])):
+            if self.alive(c, s):
+                found |= {k for k in metadump(self.servers[c][s].port) if not _is_barrier(k)}
+        keys = sorted(found)
+        return self.homes(c, keys)
+
+    def contents(self, c: int) -> dict[bytes, tuple[bytes, int]]:
+        """{key: (value, flags)} of cluster c, each key read from its shard."""
+        by_shard: dict[int, list[bytes]] = {}
+        for k, s in self.keyspace(c).items():
+            by_shard.setdefault(s, []).append(k)
+        out = {}
+        for s, ks in by_shard.items():
+            out.update(zip(ks, self.items(c, s, ks)))
+        return out
+
+    def restart(self, stack: "Stack", c: int, s: int) -> MemcachedServer:
+        """A new, empty memcached on the port of shard s of cluster c (after it was killed)."""
+        port = self.servers[c][s].port
+        self.servers[c][s] = stack.memcached_server(port=port)
+        self.directs[c][s].close()
+        self.directs[c][s] = self._direct(self.servers[c][s])
+        return self.servers[c][s]
