@@ -175,8 +175,10 @@ def fmt_us(v: Optional[float]) -> str:
 
 def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds: int,
            bench_version: str, header: str) -> str:
-    mcs = [t for t in targets if t.name.startswith("metacluster")]
+    mcs = [t for t in targets if t.name.startswith("metacluster") and not t.name.endswith("3shards")]
     single = next((t for t in mcs if t.name != "metacluster 3dc"), None)
+    sharded = next((t for t in targets if t.name == "metacluster 3shards"), None)
+    twem_sharded = next((t for t in targets if t.name == "twemproxy 3shards"), None)
     fanout = next((t for t in mcs if t.name == "metacluster 3dc"), None)
     twem = next((t for t in targets if t.name == "twemproxy"), None)
     direct = next((t for t in targets if t.name == "direct"), None)
@@ -236,6 +238,18 @@ def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds
                     row.append(fmt_ratio(f, median(col(twem, key, "rps"))))
                 lines.append("| " + " | ".join(row) + " |")
 
+    if sharded and twem_sharded:
+        lines += ["", f"Sharding: `{sharded.name}` against `{twem_sharded.name}` (the same three redis servers, "
+                  "ketama over fnv1a_64):", ""]
+        lines.append(f"| scenario | test | {sharded.name} / {twem_sharded.name} |")
+        lines.append("|---|---|---:|")
+        for sc in scenarios:
+            c, p = SCENARIOS[sc][:2]
+            for test in tests:
+                key = (sc, test)
+                lines.append(f"| -c {c} -P {p} | {test.upper()} | "
+                             f"{fmt_ratio(median(col(sharded, key, 'rps')), median(col(twem_sharded, key, 'rps')))} |")
+
     failures = [(t.name, k, r["error"]) for t in targets for k, rs in t.runs.items() for r in rs if "error" in r]
     if failures:
         lines += ["", f"{len(failures)} run(s) failed:"]
@@ -258,7 +272,9 @@ def main() -> int:
                     help="metacluster worker counts to bench, comma-separated (default 1; e.g. 1,2)")
     ap.add_argument("--targets", default="direct,twemproxy,metacluster,metacluster-3dc",
                     help="subset of direct,twemproxy,metacluster,metacluster-3dc (three clusters: every "
-                         "write fans out to three redis servers, reads stay local)")
+                         "write fans out to three redis servers, reads stay local), twemproxy-3shards and "
+                         "metacluster-3shards (one pool/cluster of three redis servers, ketama over fnv1a_64; "
+                         "use with --keyspace so keys spread)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
     ap.add_argument("--tests", default="set,get", help="redis-benchmark -t tests (default set,get)")
     ap.add_argument("-n", dest="n", action="append", default=[], metavar="SCENARIO=N",
@@ -341,15 +357,55 @@ def main() -> int:
             p = start([str(binary), "--config", str(cfg), "--log-level", args.log_level],
                       f"metacluster (workers {w})", mport, work / f"metacluster-w{w}.log")
             targets.append(Target(f"metacluster w{w}" if len(workers) > 1 or w != 1 else "metacluster", mport, p))
+    others: list[int] = []
+
+    def other_servers() -> list[int]:
+        """Two more redis-servers, shared by the 3-cluster and the 3-shard targets (runs never overlap)."""
+        if not others:
+            for i in (2, 3):
+                port = free_port()
+                others.append(port)
+                start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                       "--daemonize", "no", "--dir", str(work), "--logfile", str(work / f"redis-{i}.log")],
+                      f"redis-server {i}", port, work / f"redis-{i}.stdout")
+        return others
+
+    if "twemproxy-3shards" in wanted:
+        nutcracker = shutil.which("nutcracker") or shutil.which("nutcracker", path="/usr/sbin:/sbin")
+        if not nutcracker:
+            sys.exit("nutcracker not found (apt-get install nutcracker)")
+        tport, sport = free_port(), free_port()
+        conf = work / "nutcracker-3shards.yml"
+        conf.write_text(
+            "bench:\n"
+            f"  listen: 127.0.0.1:{tport}\n"
+            "  hash: fnv1a_64\n"
+            "  distribution: ketama\n"
+            "  redis: true\n"
+            "  auto_eject_hosts: false\n"
+            "  timeout: 5000\n"
+            "  server_connections: 1\n"
+            "  servers:\n"
+            + "".join(f"   - 127.0.0.1:{port}:1\n" for port in [rport] + other_servers()))
+        p = start([nutcracker, "-c", str(conf), "-o", str(work / "nutcracker-3shards.log"), "-s", str(sport),
+                   "-a", "127.0.0.1", "-p", str(work / "nutcracker-3shards.pid")],
+                  "nutcracker (3 shards)", tport, work / "nutcracker-3shards.stdout")
+        targets.append(Target("twemproxy 3shards", tport, p))
+    if "metacluster-3shards" in wanted:
+        mport = free_port()
+        cfg = work / "metacluster-3shards.json"
+        cfg.write_text(json.dumps({
+            "listen": {"redis": f"127.0.0.1:{mport}"},
+            "workers": workers[0],
+            "clusters": [{"name": "bench", "local": True, "hashTag": "",
+                          "redis": [f"127.0.0.1:{port}" for port in [rport] + other_servers()]}],
+        }, indent=2))
+        p = start([str(Path(args.bin)), "--config", str(cfg), "--log-level", args.log_level],
+                  "metacluster (3 shards)", mport, work / "metacluster-3shards.log")
+        targets.append(Target("metacluster 3shards", mport, p))
     if "metacluster-3dc" in wanted:
         binary = Path(args.bin)
-        remotes = []
-        for i in (2, 3):
-            port = free_port()
-            remotes.append(port)
-            start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                   "--daemonize", "no", "--dir", str(work), "--logfile", str(work / f"redis-{i}.log")],
-                  f"redis-server {i}", port, work / f"redis-{i}.stdout")
+        remotes = other_servers()
         mport = free_port()
         cfg = work / "metacluster-3dc.json"
         cfg.write_text(json.dumps({
