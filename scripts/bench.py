@@ -321,12 +321,13 @@ def main() -> int:
     targets: list[Target] = []
     if "direct" in wanted:
         targets.append(Target("direct", rport, redis))
-    if "twemproxy" in wanted:
+    def start_nutcracker(name: str, label: str, ports: list[int]) -> Target:
+        """A nutcracker redis pool over `ports`, as a production twemproxy would be set up."""
         nutcracker = shutil.which("nutcracker") or shutil.which("nutcracker", path="/usr/sbin:/sbin")
         if not nutcracker:
             sys.exit("nutcracker not found (apt-get install nutcracker)")
         tport, sport = free_port(), free_port()
-        conf = work / "nutcracker.yml"
+        conf = work / f"{name}.yml"
         conf.write_text(
             "bench:\n"
             f"  listen: 127.0.0.1:{tport}\n"
@@ -337,11 +338,14 @@ def main() -> int:
             "  timeout: 5000\n"
             "  server_connections: 1\n"
             "  servers:\n"
-            f"   - 127.0.0.1:{rport}:1\n")
-        p = start([nutcracker, "-c", str(conf), "-o", str(work / "nutcracker.log"), "-s", str(sport),
-                   "-a", "127.0.0.1", "-p", str(work / "nutcracker.pid")],
-                  "nutcracker", tport, work / "nutcracker.stdout")
-        targets.append(Target("twemproxy", tport, p))
+            + "".join(f"   - 127.0.0.1:{port}:1\n" for port in ports))
+        p = start([nutcracker, "-c", str(conf), "-o", str(work / f"{name}.log"), "-s", str(sport),
+                   "-a", "127.0.0.1", "-p", str(work / f"{name}.pid")],
+                  label, tport, work / f"{name}.stdout")
+        return Target(label, tport, p)
+
+    if "twemproxy" in wanted:
+        targets.append(start_nutcracker("nutcracker", "twemproxy", [rport]))
     if "metacluster" in wanted:
         binary = Path(args.bin)
         if not binary.exists():
@@ -371,26 +375,7 @@ def main() -> int:
         return others
 
     if "twemproxy-3shards" in wanted:
-        nutcracker = shutil.which("nutcracker") or shutil.which("nutcracker", path="/usr/sbin:/sbin")
-        if not nutcracker:
-            sys.exit("nutcracker not found (apt-get install nutcracker)")
-        tport, sport = free_port(), free_port()
-        conf = work / "nutcracker-3shards.yml"
-        conf.write_text(
-            "bench:\n"
-            f"  listen: 127.0.0.1:{tport}\n"
-            "  hash: fnv1a_64\n"
-            "  distribution: ketama\n"
-            "  redis: true\n"
-            "  auto_eject_hosts: false\n"
-            "  timeout: 5000\n"
-            "  server_connections: 1\n"
-            "  servers:\n"
-            + "".join(f"   - 127.0.0.1:{port}:1\n" for port in [rport] + other_servers()))
-        p = start([nutcracker, "-c", str(conf), "-o", str(work / "nutcracker-3shards.log"), "-s", str(sport),
-                   "-a", "127.0.0.1", "-p", str(work / "nutcracker-3shards.pid")],
-                  "nutcracker (3 shards)", tport, work / "nutcracker-3shards.stdout")
-        targets.append(Target("twemproxy 3shards", tport, p))
+        targets.append(start_nutcracker("nutcracker-3shards", "twemproxy 3shards", [rport] + other_servers()))
     if "metacluster-3shards" in wanted:
         mport = free_port()
         cfg = work / "metacluster-3shards.json"

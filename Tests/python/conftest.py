@@ -996,16 +996,7 @@ class McShards(_Shards):
 
     def _values(self, c: int, s: int, keys: list) -> list[Any]:
         """Values (None when missing), read with pipelined single-key gets."""
-        from mcproto import line
-
-        conn = self.directs[c][s]
-        conn.send(b"".join(line("get", k) for k in keys))
-        out = []
-        for k in keys:
-            r = conn.read_reply()
-            assert r.line == b"END", f"get {k!r} on {self.label(c, s)} answered {r!r}"
-            out.append(r.items[0].value if r.items else None)
-        return out
+        return [item[0] if item else None for item in self.items(c, s, keys)]
 
     def items(self, c: int, s: int, keys: list) -> list[Any]:
         """(value, flags) of each key on one shard, None when missing."""

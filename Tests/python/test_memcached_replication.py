@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from conftest import MemcachedServer, Metacluster, Stack
+from conftest import MemcachedServer, Metacluster, Stack, wait_until
 from mcproto import McConn, line, meta_set, metadump, storage
 
 pytestmark = pytest.mark.proxy_only
@@ -33,17 +33,6 @@ NAMES = ["dc-a", "dc-b", "dc-c"]
 FAST_TIMEOUTS = {"requestMs": 1000, "connectMs": 300, "reconnectMinMs": 50, "reconnectMaxMs": 300}
 FAST_HEALTH = {"failureLimit": 1, "probeIntervalMs": 100}
 BARRIER = "__barrier__"
-
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def kill9(server: MemcachedServer) -> None:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 import pytest
 import redis
 
-from conftest import Metacluster, RedisServer, Stack
+from conftest import Metacluster, RedisServer, Stack, wait_until
 from delay_relay import DelayRelay
 from resp import Error, RawConn, encode
 
@@ -44,17 +44,6 @@ BARRIER = "__barrier__"
 # ----------------------------------------------------------------------------
 # helpers
 # ----------------------------------------------------------------------------
-
-def wait_until(pred: Callable[[], Any], timeout: float, what: str, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
-
 
 def kill9(server: RedisServer) -> None:
     """SIGKILL one redis-server we started (by pid) and reap it."""
