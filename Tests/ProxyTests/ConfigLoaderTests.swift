@@ -241,7 +241,7 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog, allowFlush"
+private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog, allowFlush, verify"
 private let clusterKeys = "name, local, redis, memcached, distribution, hash, hashTag"
 /// The valid names as the messages list them; read from the enums, which may gain cases.
 private let hashNames = KeyHashKind.allCases.map(\.rawValue).joined(separator: ", ")

@@ -14,6 +14,11 @@ Environment:
                       sharding tests (default: from PATH)
 
 Every process is started on a free loopback port found here, and stopped by its pid.
+
+The admin listener (issue #6): Metacluster(admin=True) adds listen.admin on a free port; then
+proxy.http(), proxy.metrics() (parsed with prometheus_client), proxy.status() (the /status JSON),
+proxy.write_config() + proxy.sighup() / proxy.post_reload() for hot reloads, and
+proxy.log_mark() / log_since() / wait_log() to read the proxy's stderr log.
 """
 
 from __future__ import annotations
@@ -360,10 +365,13 @@ class Metacluster:
                  workers: int = 1, timeouts: Optional[dict] = None, limits: Optional[dict] = None,
                  config_extra: Optional[dict] = None, log_level: str = LOG_LEVEL,
                  clusters: Optional[list[dict]] = None, redis: bool = True,
-                 memcached: bool = False, mc_port: Optional[int] = None):
+                 memcached: bool = False, mc_port: Optional[int] = None,
+                 admin: bool = False, admin_port: Optional[int] = None):
         self.workdir = workdir
         self.port: Optional[int] = (port or free_port()) if redis else None
         self.mc_port: Optional[int] = (mc_port or free_port()) if (memcached or mc_port) else None
+        # the admin HTTP listener (listen.admin), present when admin=True or admin_port is given
+        self.admin_port: Optional[int] = (admin_port or free_port()) if (admin or admin_port) else None
         if self.port is None and self.mc_port is None:
             raise ValueError("metacluster needs a redis or a memcached listener")
         self.proc: Optional[subprocess.Popen] = None
@@ -373,6 +381,8 @@ class Metacluster:
             listen["redis"] = f"127.0.0.1:{self.port}"
         if self.mc_port is not None:
             listen["memcached"] = f"127.0.0.1:{self.mc_port}"
+        if self.admin_port is not None:
+            listen["admin"] = f"127.0.0.1:{self.admin_port}"
         self.config: dict[str, Any] = {
             "listen": listen,
             "workers": workers,
@@ -384,6 +394,9 @@ class Metacluster:
             self.config["limits"] = dict(limits)
         if config_extra:
             self.config.update(config_extra)
+        # Read verification (default 1% of reads) sends reads to other clusters; tests that count
+        # where reads land or what a remote server saw opt in explicitly.
+        self.config.setdefault("verify", {"sampleRate": 0})
         name = self.port if self.port is not None else f"mc-{self.mc_port}"
         self.config_path = workdir / f"metacluster-{name}.json"
         self.stderr_path = workdir / f"metacluster-{name}.stderr"
@@ -401,7 +414,7 @@ class Metacluster:
         self.proc = subprocess.Popen(
             [str(METACLUSTER_BIN), "--config", str(self.config_path), "--log-level", self.log_level],
             stdin=subprocess.DEVNULL, stdout=self._stderr, stderr=self._stderr)
-        for p in (self.port, self.mc_port):
+        for p in (self.port, self.mc_port, self.admin_port):
             if p is not None:
                 wait_for_port(p, self.proc, timeout, "metacluster", self.stderr_path)
         return self
@@ -441,9 +454,141 @@ class Metacluster:
         return self.exit_code
 
     def describe(self) -> str:
-        ports = ", ".join(f"{kind} :{p}" for kind, p in (("redis", self.port), ("memcached", self.mc_port))
+        ports = ", ".join(f"{kind} :{p}" for kind, p in (("redis", self.port), ("memcached", self.mc_port),
+                                                          ("admin", self.admin_port))
                           if p is not None)
         return f"metacluster on {ports} (config {self.config_path})" + _tail(self.stderr_path)
+
+    # -- the stderr log ---------------------------------------------------------
+    def log_mark(self) -> int:
+        """The log's length now: log_since(mark) / wait_log(since=mark) see only what follows."""
+        return len(self.stderr_text())
+
+    def log_since(self, mark: int = 0) -> str:
+        return self.stderr_text()[mark:]
+
+    def wait_log(self, *parts: str, since: int = 0, timeout: float = 5.0) -> str:
+        """The first log line after `since` that contains every one of `parts`."""
+        def found() -> Optional[str]:
+            for ln in self.log_since(since).splitlines():
+                if all(p in ln for p in parts):
+                    return ln
+            return None
+        try:
+            return wait_until(found, timeout, f"a log line with {parts!r}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.describe()}") from None
+
+    # -- hot reload ----------------------------------------------------------------
+    def write_config(self, config: Optional[dict] = None, text: Optional[str] = None) -> None:
+        """Rewrites the config file in place (the proxy reads it again on SIGHUP or POST /reload):
+        `config` (then the new self.config) as JSON, or `text` as it is (to write a broken file)."""
+        if (config is None) == (text is None):
+            raise ValueError("write_config takes config or text")
+        if config is not None:
+            self.config = config
+            text = json.dumps(config, indent=2)
+        tmp = self.config_path.with_name(self.config_path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, self.config_path)  # the proxy never reads a half-written file
+
+    def sighup(self) -> None:
+        """Asks the proxy to reload its config file."""
+        self.send_signal(signal.SIGHUP)
+
+    def post_reload(self) -> "HttpReply":
+        """POST /reload on the admin listener: 200 applied, 409 rejected; the body is the message."""
+        return self.http("POST", "/reload")
+
+    # -- the admin listener ---------------------------------------------------------
+    def admin_url(self, path: str = "/") -> str:
+        assert self.admin_port is not None, "metacluster was started without an admin listener (admin=True)"
+        return f"http://127.0.0.1:{self.admin_port}{path}"
+
+    def http(self, method: str, path: str, body: Optional[bytes] = None,
+             headers: Optional[dict[str, str]] = None, timeout: float = 10.0) -> "HttpReply":
+        """One request on a connection of its own to the admin listener."""
+        assert self.admin_port is not None, "metacluster was started without an admin listener (admin=True)"
+        return http_request(self.admin_port, method, path, body=body, headers=headers, timeout=timeout)
+
+    def metrics(self) -> "Metrics":
+        """GET /metrics, parsed (a parse error fails the test)."""
+        r = self.http("GET", "/metrics")
+        assert r.status == 200, f"GET /metrics answered {r.status}: {r.body[:500]!r}"
+        return Metrics(r.text)
+
+    def status(self) -> dict:
+        """GET /status, decoded."""
+        r = self.http("GET", "/status")
+        assert r.status == 200, f"GET /status answered {r.status}: {r.body[:500]!r}"
+        return json.loads(r.body)
+
+
+@dataclass
+class HttpReply:
+    status: int
+    reason: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def http_request(port: int, method: str, path: str, body: Optional[bytes] = None,
+                 headers: Optional[dict[str, str]] = None, timeout: float = 10.0) -> HttpReply:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return HttpReply(r.status, r.reason, {k.lower(): v for k, v in r.getheaders()}, data)
+    finally:
+        conn.close()
+
+
+class Metrics:
+    """One scrape of /metrics: every sample by name (as exposed: `metacluster_requests_total`,
+    `..._bucket`, `..._count`, ...) and labels. Parsed with prometheus_client's text parser, so an
+    exposition it refuses fails the test."""
+
+    def __init__(self, text: str):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.text = text
+        self.families = {f.name: f for f in text_string_to_metric_families(text)}
+        self.samples: list[tuple[str, dict[str, str], float]] = [
+            (s.name, dict(s.labels), s.value) for f in self.families.values() for s in f.samples]
+        self.types = {}
+        for f in self.families.values():
+            for s in f.samples:
+                self.types[s.name] = f.type
+
+    def find(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """(labels, value) of every sample `name` whose labels include `labels`."""
+        return [(ls, v) for n, ls, v in self.samples
+                if n == name and all(ls.get(k) == want for k, want in labels.items())]
+
+    def value(self, name: str, default: Optional[float] = None, **labels: str) -> float:
+        """The one sample `name` with these labels (others may be present); `default` when there is
+        none (None: an AssertionError)."""
+        found = self.find(name, **labels)
+        if not found:
+            if default is not None:
+                return default
+            names = sorted({n for n, _, _ in self.samples})
+            raise AssertionError(f"no sample {name}{labels} in /metrics (sample names: {names})")
+        assert len(found) == 1, f"{len(found)} samples {name}{labels}: {found}"
+        return found[0][1]
+
+    def sum(self, name: str, **labels: str) -> float:
+        return sum(v for _, v in self.find(name, **labels))
+
+    def has(self, name: str) -> bool:
+        return any(n == name for n, _, _ in self.samples)
 
 
 # ----------------------------------------------------------------------------
@@ -1047,3 +1192,154 @@ class McShards(_Shards):
         self.directs[c][s].close()
         self.directs[c][s] = self._direct(self.servers[c][s])
         return self.servers[c][s]
+
+
+# ----------------------------------------------------------------------------
+# clusters of both protocols behind a proxy with its admin listener (the issue #6 tests)
+# ----------------------------------------------------------------------------
+
+CLUSTER_NAMES = [f"dc-{c}" for c in "abcdef"]
+ADMIN_FAST_TIMEOUTS = {"requestMs": 1000, "connectMs": 300, "reconnectMinMs": 50, "reconnectMaxMs": 300}
+ADMIN_FAST_HEALTH = {"failureLimit": 1, "probeIntervalMs": 100}
+ADMIN_BARRIER = "__barrier__"
+
+
+class DualClusters:
+    """Clusters dc-a (local), dc-b, ... of one redis-server and one memcached each, and metacluster
+    in front of them listening for redis, memcached and admin (HTTP); every server is also read
+    directly (redis-py RESP2 clients, raw memcached connections).
+
+    `configured` (default: all `n`) is how many of the clusters the proxy's config lists at start:
+    the others' servers run, ready for a reload to add them (config_for). `relays` puts a
+    DelayRelay of that many seconds in front of cluster i's servers (both protocols)."""
+
+    def __init__(self, stack: Stack, n: int = 2, *, configured: Optional[int] = None,
+                 config_extra: Optional[dict] = None, timeouts: Optional[dict] = None,
+                 health: Optional[dict] = None, workers: int = 1, relays: Optional[dict[int, float]] = None,
+                 start: bool = True):
+        import redis as redis_py
+        from mcproto import McConn
+
+        self.stack = stack
+        self.names = CLUSTER_NAMES[:n]
+        self.redis_servers = [stack.redis_server() for _ in range(n)]
+        self.mc_servers = [stack.memcached_server() for _ in range(n)]
+        self.relays: list[Any] = []
+        self.redis_ports = [s.port for s in self.redis_servers]
+        self.mc_ports = [s.port for s in self.mc_servers]
+        if relays:
+            from delay_relay import DelayRelay
+
+            for i, delay in relays.items():
+                for ports, server in ((self.redis_ports, self.redis_servers[i]), (self.mc_ports, self.mc_servers[i])):
+                    relay = DelayRelay(server.port, delay)
+                    self.relays.append(relay)
+                    ports[i] = relay.port
+        extra: dict[str, Any] = {"health": dict(health or ADMIN_FAST_HEALTH), **(config_extra or {})}
+        self.proxy: Metacluster = stack.metacluster(
+            [], start=start, clusters=[self.cluster(i) for i in range(configured or n)], redis=True,
+            memcached=True, admin=True, workers=workers, timeouts=dict(timeouts or ADMIN_FAST_TIMEOUTS),
+            config_extra=extra)
+        self._conns: list[Any] = []
+        self.rdirect = [self._keep(redis_py.Redis(host="127.0.0.1", port=s.port, protocol=2, socket_timeout=10,
+                                                  socket_connect_timeout=5)) for s in self.redis_servers]
+        self.mdirect = [self._keep(McConn(s.port)) for s in self.mc_servers]
+
+    def _keep(self, c: Any) -> Any:
+        self._conns.append(c)
+        return c
+
+    def cluster(self, i: int, redis_ports: Optional[list[int]] = None,
+                mc_ports: Optional[list[int]] = None) -> dict:
+        """Cluster i's config entry (its servers, or the ports given)."""
+        return {"name": self.names[i], "local": i == 0,
+                "redis": [f"127.0.0.1:{p}" for p in (redis_ports or [self.redis_ports[i]])],
+                "memcached": [f"127.0.0.1:{p}" for p in (mc_ports or [self.mc_ports[i]])]}
+
+    def config_for(self, clusters: list[dict], **changes: Any) -> dict:
+        """The proxy's current config with these clusters and top-level keys changed."""
+        config = json.loads(json.dumps(self.proxy.config))
+        config["clusters"] = clusters
+        config.update(changes)
+        return config
+
+    # -- clients ---------------------------------------------------------------
+    def redis_client(self, timeout: float = 10.0) -> Any:
+        from resp import RawConn
+
+        assert self.proxy.port is not None
+        return self._keep(RawConn(self.proxy.port, timeout=timeout))
+
+    def mc_client(self, timeout: float = 10.0) -> Any:
+        from mcproto import McConn
+
+        assert self.proxy.mc_port is not None
+        return self._keep(McConn(self.proxy.mc_port, timeout=timeout))
+
+    def redis_py(self, protocol: int = 2, **kw: Any) -> Any:
+        import redis as redis_py
+
+        args: dict[str, Any] = dict(host="127.0.0.1", port=self.proxy.port, protocol=protocol, socket_timeout=20,
+                                    socket_connect_timeout=5)
+        args.update(kw)
+        return self._keep(redis_py.Redis(**args))
+
+    # -- barriers: a marker written through the client arrives after its earlier writes ----------
+    def settle_redis(self, client: Any, which: Optional[list[int]] = None, timeout: float = 10.0) -> None:
+        token = uuid.uuid4().hex
+        reply = client.call("SET", ADMIN_BARRIER, token)
+        assert reply == b"OK", f"the barrier SET answered {reply!r}"
+        for i in (range(len(self.names)) if which is None else which):
+            wait_until(lambda i=i: self.rdirect[i].get(ADMIN_BARRIER) == token.encode(), timeout,
+                       f"the barrier on {self.names[i]}'s redis-server")
+
+    def settle_mc(self, client: Any, which: Optional[list[int]] = None, timeout: float = 10.0) -> None:
+        token = uuid.uuid4().hex.encode()
+        reply = client.set(ADMIN_BARRIER, token)
+        assert reply == b"STORED", f"the barrier set answered {reply!r}"
+        for i in (range(len(self.names)) if which is None else which):
+            wait_until(lambda i=i: self.mdirect[i].get(ADMIN_BARRIER) == token, timeout,
+                       f"the barrier on {self.names[i]}'s memcached")
+
+    def restart_redis(self, i: int) -> RedisServer:
+        """A new, empty redis-server on cluster i's port (after it was killed)."""
+        import redis as redis_py
+
+        port = self.redis_servers[i].port
+        self.redis_servers[i] = self.stack.redis_server(port=port)
+        self.rdirect[i] = self._keep(redis_py.Redis(host="127.0.0.1", port=port, protocol=2, socket_timeout=10,
+                                                    socket_connect_timeout=5))
+        return self.redis_servers[i]
+
+    def restart_mc(self, i: int) -> MemcachedServer:
+        """A new, empty memcached on cluster i's port (after it was killed)."""
+        from mcproto import McConn
+
+        port = self.mc_servers[i].port
+        self.mc_servers[i] = self.stack.memcached_server(port=port)
+        self.mdirect[i] = self._keep(McConn(port))
+        return self.mc_servers[i]
+
+    def close(self) -> None:
+        for c in self._conns:
+            try:
+                c.close()
+            except Exception:
+                pass
+        for r in self.relays:
+            r.stop()
+
+
+@pytest.fixture
+def dual_clusters(stack: Stack):
+    """A factory of DualClusters (closed after the test; the processes are the stack's)."""
+    made: list[DualClusters] = []
+
+    def make(**kw: Any) -> DualClusters:
+        d = DualClusters(stack, **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()

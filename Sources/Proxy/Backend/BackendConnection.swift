@@ -41,6 +41,10 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     private var consecutiveFailures = 0
     private var connectStartedAt: UInt64 = 0
     private var reconnectTimer: LoopTimer?
+    /// Requests sent and requests that failed (refused, failed in flight, or answered with an error)
+    /// since the router last took them (`takeCounts`); plain integers, this connection's own.
+    private var sentCount: UInt64 = 0
+    private var failedCount: UInt64 = 0
     /// The error a client gets while this server cannot be reached; rebuilt when the reason changes.
     private(set) var unavailableReply: [UInt8]
 
@@ -77,16 +81,24 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     /// when `maxInFlight` requests are already outstanding (a slow server must not hold clients back).
     @inline(__always)
     func send(_ frame: UnsafeRawBufferPointer, consumer: ReplyConsumer, tag: UInt64) -> Bool {
-        guard pending.count < maxInFlight else { return false }
+        guard pending.count < maxInFlight else {
+            failedCount += 1
+            return false
+        }
         switch state {
         case .ready, .connecting:
             break
         case .idle:
             connect()
-            guard state == .connecting || state == .ready else { return false }
+            guard state == .connecting || state == .ready else {
+                failedCount += 1
+                return false
+            }
         case .backoff:
+            failedCount += 1
             return false
         }
+        sentCount += 1
         channel!.send(frame)
         sentLog.append(frame)
         pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime, length: frame.count))
@@ -129,6 +141,12 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
         observer.backendConnected(cluster: cluster, shard: shard)
     }
 
+    /// The requests sent and failed since the last call, for the router's tally.
+    func takeCounts() -> (sent: UInt64, failed: UInt64) {
+        defer { (sentCount, failedCount) = (0, 0) }
+        return (sentCount, failedCount)
+    }
+
     /// Sends a probe of the proxy's own (health and latency) when the connection can take it.
     func probe() {
         guard state == .ready, pending.isEmpty else { return }
@@ -167,6 +185,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                     sentLog = IOBuffer(capacity: BackendConnectionTuning.sentLogSize)
                 }
                 if let consumer = head.consumer {
+                    if isError { failedCount += 1 }
                     consumer.backendReplied(tag: head.tag, cluster: cluster, reply: reply)
                 } else if isError && head.tag == BackendConnectionTuning.handshakeTag {
                     fail(reason: "server refused the handshake: \(String(decoding: reply.prefix(200), as: UTF8.self))")
@@ -274,6 +293,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                 for p in failed {
                     let request = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + p.length)])
                     offset += p.length
+                    if p.consumer != nil { failedCount += 1 }
                     p.consumer?.backendFailed(tag: p.tag, cluster: cluster, request: request, reply: r)
                 }
             }

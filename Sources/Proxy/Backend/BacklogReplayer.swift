@@ -40,7 +40,7 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
 
     func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {
         link.replayInFlight -= 1
-        ClusterStats.bump(link.stats.replayedWrites)
+        link.stats.replayedWrites.bump()
         pump()
     }
 

@@ -55,7 +55,7 @@ public enum ConfigLoader {
 enum ConfigSchema {
     static let rootKeys = [
         "listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits", "writeAck", "health",
-        "backlog", "allowFlush",
+        "backlog", "allowFlush", "verify",
     ]
     static let listenKeys = ["redis", "memcached", "admin"]
     /// `distribution`, `hash` and `hashTag` here apply to both protocols' server lists.
@@ -110,6 +110,9 @@ enum ConfigSchema {
         [("maxBytes", 0...68_719_476_736, \.maxBytes), ("maxEntries", 0...100_000_000, \.maxEntries)]
     }
 
+    static let verifyKeys = ["sampleRate", "maxInFlight"]
+    static let verifyMaxInFlight = 1...100_000
+
     /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
     static var documentedPaths: [String] {
         rootKeys + listenKeys.map { "listen.\($0)" } + clusterKeys.map { "clusters[].\($0)" }
@@ -118,6 +121,7 @@ enum ConfigSchema {
             }
             + timeoutKeys.map { "timeouts.\($0.key)" } + limitKeys.map { "limits.\($0.key)" }
             + healthKeys.map { "health.\($0.key)" } + backlogKeys.map { "backlog.\($0.key)" }
+            + verifyKeys.map { "verify.\($0)" }
     }
 }
 
@@ -150,15 +154,34 @@ struct ConfigValidator {
         if let value = top["writeAck"] { writeAck = self.writeAck(value) }
         var allowFlush: Bool? = false
         if let value = top["allowFlush"] { allowFlush = reader.bool(value, at: "allowFlush") }
+        let verify = self.verify(top["verify"])
 
         guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
-            let limits, let health, let backlog, let writeAck, let allowFlush
+            let limits, let health, let backlog, let writeAck, let allowFlush, let verify
         else { return nil }
         return ProxyConfig(
             listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
             clusters: clusters,
             timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog,
-            allowFlush: allowFlush)
+            allowFlush: allowFlush, verify: verify)
+    }
+
+    private mutating func verify(_ value: JSONTree?) -> VerifyConfig? {
+        var config = VerifyConfig()
+        guard let value else { return config }
+        guard let members = reader.object(value, at: "verify", allowed: ConfigSchema.verifyKeys) else { return nil }
+        var valid = true
+        if let member = members["sampleRate"] {
+            if let rate = reader.fraction(member, at: "verify.sampleRate", in: 0...1) { config.sampleRate = rate } else { valid = false }
+        }
+        if let member = members["maxInFlight"] {
+            if let n = reader.integer(member, at: "verify.maxInFlight", in: ConfigSchema.verifyMaxInFlight) {
+                config.maxInFlight = n
+            } else {
+                valid = false
+            }
+        }
+        return valid ? config : nil
     }
 
     /// What the listen section says, including which protocol listeners are configured at all (even when

@@ -54,6 +54,23 @@ struct ConfigReader {
         return flag
     }
 
+    /// A JSON number (integral or not) within `range`.
+    mutating func fraction(_ value: JSONTree, at path: String, in range: ClosedRange<Double>) -> Double? {
+        let number: Double
+        switch value {
+        case .integer(let exact): number = Double(exact)
+        case .number(let double) where double.isFinite: number = double
+        default:
+            fail(path, "expected a number, got \(value.kindDescription)")
+            return nil
+        }
+        guard range.contains(number) else {
+            fail(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            return nil
+        }
+        return number
+    }
+
     /// An integral JSON number within `range`. `5e3` and `5000.0` count as 5000 (JSONSerialization does
     /// not keep the spelling); `1.5`, `"5000"` and `true` do not.
     mutating func integer(_ value: JSONTree, at path: String, in range: ClosedRange<Int>) -> Int? {

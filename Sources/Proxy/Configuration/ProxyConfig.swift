@@ -26,6 +26,8 @@ public struct ProxyConfig: Sendable, Equatable {
     /// Refused by default because one stray command would wipe every datacenter at once.
     /// File key `allowFlush`, default false.
     public var allowFlush: Bool
+    /// Sampled read verification against another cluster.
+    public var verify: VerifyConfig
 
     public init(
         listen: ListenConfig,
@@ -38,7 +40,8 @@ public struct ProxyConfig: Sendable, Equatable {
         writeAck: AckPolicy = .first,
         health: HealthConfig = HealthConfig(),
         backlog: BacklogConfig = BacklogConfig(),
-        allowFlush: Bool = false
+        allowFlush: Bool = false,
+        verify: VerifyConfig = VerifyConfig()
     ) {
         self.listen = listen
         self.workers = workers
@@ -51,6 +54,22 @@ public struct ProxyConfig: Sendable, Equatable {
         self.health = health
         self.backlog = backlog
         self.allowFlush = allowFlush
+        self.verify = verify
+    }
+}
+
+/// Read verification: after a read is answered, with probability `sampleRate` the same read goes to
+/// a random other healthy cluster and the two replies are compared (detection only).
+public struct VerifyConfig: Sendable, Equatable {
+    /// File key `sampleRate`, 0 to 1, default 0.01.
+    public var sampleRate: Double
+    /// Verification reads one loop may have outstanding; past it a sampled read is skipped and
+    /// counted. File key `maxInFlight`, default 64.
+    public var maxInFlight: Int
+
+    public init(sampleRate: Double = 0.01, maxInFlight: Int = 64) {
+        self.sampleRate = sampleRate
+        self.maxInFlight = maxInFlight
     }
 }
 

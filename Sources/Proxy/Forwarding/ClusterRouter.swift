@@ -1,3 +1,4 @@
+import Synchronization
 import EventLoop
 import Logging
 import Routing
@@ -24,18 +25,29 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     private let probeInterval: UInt64
     /// One limiter for the log lines of hot failure paths (divergence, full backlog).
     private var failureLog = RateLimit(perSecond: 1)
+    private var verifyLog = RateLimit(perSecond: 10)
     /// Hears the replies to writes nobody waits for (the touch that goes with a memcached gat).
     private lazy var sideWrites = SideWriteConsumer(router: self)
     /// Called when a cluster's primary connection comes up (redis loads command metadata then).
     var onConnected: ((Int) -> Void)?
+    /// Which reads are checked against another cluster (see `RoutedSession+Verification`).
+    var verifier: ReadVerifier
+    let verifySkipped: StatCounter
+    /// Per cluster, this loop's requests and round trips since the last tick.
+    private var tallies: [RequestTally]
 
     /// Whether any cluster has more than one server: only then do requests carry a placement and
     /// multi-key commands get split.
     let isSharded: Bool
 
     init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> (list: [ServerConfig], sharding: ShardingConfig),
-         stats: [ClusterStats], logger: Logger) {
+         stats: [ClusterStats], verifySkipped: StatCounter, logger: Logger) {
         self.loop = loop
+        self.verifier = ReadVerifier(
+            rate: config.verify.sampleRate, maxInFlight: config.verify.maxInFlight,
+            seed: Posix.monotonicNanoseconds() | 1)
+        self.verifySkipped = verifySkipped
+        self.tallies = Array(repeating: RequestTally(), count: config.clusters.count)
         self.policy = config.writeAck
         var localMask: UInt64 = 0
         for (i, c) in config.clusters.enumerated() where c.local { localMask |= 1 << UInt64(i) }
@@ -113,6 +125,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
 
     func backendAnswered(cluster: Int, shard: Int, rtt: UInt64) {
         latency.record(cluster: cluster, rttNanoseconds: rtt, at: loop.batchTime)
+        tallies[cluster].recordReply(rttNanos: rtt)
         let server = clusters[cluster].shards[shard]
         if server.health.recordSuccess(at: loop.batchTime) == .cameUp {
             server.stats.shardsDown.subtract(1, ordering: .relaxed)
@@ -149,9 +162,27 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
                     shard.primary.probe()
                 }
                 replayers[link.index][shard.index].pump()
+                for backend in shard.backends {
+                    let (sent, failed) = backend.takeCounts()
+                    tallies[link.index].requests += sent
+                    tallies[link.index].errors += failed
+                }
             }
+            tallies[link.index].flush(into: link.stats)
         }
         refreshRanking()
+        publishRanking()
+    }
+
+    /// Puts this loop's read order and latencies where /metrics and /status read them.
+    private func publishRanking() {
+        for link in clusters { link.stats.readRank.store(0, ordering: .relaxed) }
+        for (rank, c) in ranking.order.prefix(ranking.healthyCount).enumerated() {
+            clusters[c].stats.readRank.store(rank + 1, ordering: .relaxed)
+        }
+        for link in clusters {
+            link.stats.latencyNanos.store(latency.estimate(link.index) ?? 0, ordering: .relaxed)
+        }
     }
 
     // MARK: writes
@@ -170,10 +201,10 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
         let kept = Wire.frameForLater(frame, nowSeconds: Posix.wallClockMilliseconds() / 1000) ?? Array(frame)
         if shard.backlog.append(kept) {
-            ClusterStats.bump(shard.stats.missedWrites)
+            shard.stats.missedWrites.bump()
             shard.stats.backlogEntries.add(1, ordering: .relaxed)
         } else {
-            ClusterStats.bump(shard.stats.droppedWrites)
+            shard.stats.droppedWrites.bump()
             if failureLog.allow(now: loop.batchTime) {
                 logger.error("backlog full, write dropped for server", metadata: [
                     "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
@@ -181,6 +212,15 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
                 ])
             }
         }
+    }
+
+    /// Logs a verification mismatch (rate-limited: a drifted cluster would otherwise flood the log).
+    func reportMismatch(key: [UInt8], answered: Int, against: Int) {
+        guard verifyLog.allow(now: loop.batchTime) else { return }
+        logger.warning("read verification mismatch", metadata: [
+            "key": "\(String(decoding: key.prefix(200), as: UTF8.self))",
+            "cluster": "\(clusters[answered].name)", "against": "\(clusters[against].name)",
+        ])
     }
 
     /// Records clusters whose reply to a write differed from the answered one's.
@@ -191,9 +231,9 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             mask &= mask - 1
             let stats = clusters[c].stats
             if rejected & (1 << UInt64(c)) != 0 {
-                ClusterStats.bump(stats.rejectedWrites)
+                stats.rejectedWrites.bump()
             } else {
-                ClusterStats.bump(stats.divergentReplies)
+                stats.divergentReplies.bump()
             }
             if failureLog.allow(now: loop.batchTime) {
                 logger.warning("clusters replied differently to a write", metadata: [

@@ -15,6 +15,8 @@ struct RequestSlot {
     /// the split, which answers the client once every part is in.
     var split: SplitRequest? = nil
     var part = 0
+    /// Reads sampled for verification: what to send to another cluster, and the key to report.
+    var verify: VerifySample? = nil
     /// Reads: clusters already tried.
     var tried: UInt64 = 0
     /// Writes: the ack-policy state machine.
@@ -26,6 +28,12 @@ struct RequestSlot {
     /// Once decided: the deciding cluster's reply, which is what the client gets on success (the other
     /// clusters' replies answer the effect, not the client's command).
     var decidedReply: [UInt8]? = nil
+}
+
+/// A read picked for verification (copied only when picked).
+struct VerifySample {
+    var frame: [UInt8]
+    var key: [UInt8]
 }
 
 /// A session's request slots, reused through a free list: a slot's index is the tag its request
@@ -56,6 +64,7 @@ struct RequestSlots {
         slots[index].tried = 0
         slots[index].placement.reset()
         slots[index].split = nil
+        slots[index].verify = nil
         free.append(index)
     }
 

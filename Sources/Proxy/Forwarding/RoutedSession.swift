@@ -28,22 +28,28 @@ protocol RoutedSession: ReplyConsumer {
 extension RoutedSession {
     /// Sends a read to the best cluster of the read ranking whose server for `key` can serve it; on a
     /// transport failure it moves on to the next. A nil `key` reads from each cluster's first server.
+    /// `verifyKey`, for reads whose reply depends on the data alone, makes the read eligible for
+    /// verification and names it in a mismatch report.
     @inline(__always)
-    func read(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
+    func read(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?,
+              verifyKey: UnsafeRawBufferPointer? = nil) {
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].isWrite = false
         slots[slot].quiet = quiet
         if let key { router.place(key: key, into: &slots[slot].placement) }
+        if let verifyKey, router.verifier.sample() { slots[slot].verify = VerifySample(frame: Array(frame), key: Array(verifyKey)) }
         sendRead(slot, frame, lastError: nil)
     }
 
     /// One part of a read split per server (see `SplitRequest`).
-    func readPart(_ frame: UnsafeRawBufferPointer, placement: Placement, split: SplitRequest, part: Int) {
+    func readPart(_ frame: UnsafeRawBufferPointer, placement: Placement, split: SplitRequest, part: Int,
+                  verifyKey: UnsafeRawBufferPointer? = nil) {
         let slot = slots.allocate(orderTag: split.orderTag)
         slots[slot].isWrite = false
         slots[slot].placement.copy(from: placement)
         slots[slot].split = split
         slots[slot].part = part
+        if let verifyKey, router.verifier.sample() { slots[slot].verify = VerifySample(frame: Array(frame), key: Array(verifyKey)) }
         sendRead(slot, frame, lastError: nil)
     }
 
@@ -264,6 +270,7 @@ extension RoutedSession {
         } else if slots[slot].isDecision {
             decided(slot, cluster: cluster, reply: reply)
         } else {
+            if let sample = slots[slot].verify { verify(sample, placement: slots[slot].placement, answered: cluster, reply: reply) }
             finish(slot, reply: reply)
         }
     }

@@ -47,7 +47,11 @@ extension MemcachedClientSession {
                 part.append(contentsOf: key)
             }
             part.append(contentsOf: "\r\n".utf8)
-            part.withUnsafeBytes { readPart($0, placement: group.placement, split: split, part: index) }
+            // gat/gats touch as they read: only plain gets are verified.
+            let verify = router.verifier.isOn && (request.command == .get || request.command == .gets)
+            keys[index][0].withUnsafeBytes { first in
+                part.withUnsafeBytes { readPart($0, placement: group.placement, split: split, part: index, verifyKey: verify ? first : nil) }
+            }
         }
         return true
     }

@@ -78,6 +78,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 return
             case .error(let error):
                 MemcachedCounters.bump(worker.counters.protocolErrors)
+                worker.clientCount.protocolErrors.bump()
                 // memcached answers nothing to a noreply command, errors included.
                 if !error.silent { replyLine(error.reply) }
                 if error.reply == MemcachedErrorText.tooLarge { deleteRefusedSet(bytes) }
@@ -92,6 +93,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 }
             case .binaryProtocol:
                 MemcachedCounters.bump(worker.counters.protocolErrors)
+                worker.clientCount.protocolErrors.bump()
                 logger.info("binary protocol client refused")
                 reply(MemcachedBinaryRefusal.packet(request: bytes))
                 finishAfterReplies()
@@ -116,7 +118,10 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         case .get, .gets:
             MemcachedCounters.bump(counters.getCommands)
             MemcachedCounters.bump(counters.getKeys, by: UInt64(request.keys.count))
-            if !splitRetrieval(frame, request) { withRoutingKey(frame, request) { read(frame, key: $0) } }
+            if !splitRetrieval(frame, request) {
+                let first = UnsafeRawBufferPointer(rebasing: frame[request.keys[0]])
+                withRoutingKey(frame, request) { read(frame, key: $0, verifyKey: router.verifier.isOn ? first : nil) }
+            }
         case .gat, .gats:
             MemcachedCounters.bump(counters.touchCommands)
             MemcachedCounters.bump(counters.getKeys, by: UInt64(request.keys.count))
@@ -174,7 +179,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
             if request.metaFlags.contains(where: { $0.letter == UInt8(ascii: "T") }) {
                 readAndTouch(frame, request)
             } else {
-                forwardRead(frame, request)
+                // A vivifying mg (N) creates the item where it runs: its reply is not about shared data.
+                let verifiable = router.verifier.isOn && !request.metaFlags.contains { $0.letter == UInt8(ascii: "N") }
+                forwardRead(frame, request, verifiable: verifiable)
             }
         case .metaSet:
             MemcachedCounters.bump(counters.metaCommands)
@@ -190,6 +197,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
             forwardWrite(frame, request)
         case .refused:
             MemcachedCounters.bump(counters.protocolErrors)
+            worker.clientCount.protocolErrors.bump()
             let name = String(decoding: frame[request.name], as: UTF8.self)
             replyLine("CLIENT_ERROR \(name) is not supported through the proxy")
         }
@@ -247,10 +255,11 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         }
     }
 
-    private func forwardRead(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) {
+    private func forwardRead(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest, verifiable: Bool = false) {
         let quiet = Self.quietCode(request)
+        let verifyKey = verifiable ? request.keys.first.map { UnsafeRawBufferPointer(rebasing: frame[$0]) } : nil
         withRoutingKey(frame, request) { key in
-            withLoudFrame(frame, request) { read($0, quiet: quiet, key: key) }
+            withLoudFrame(frame, request) { read($0, quiet: quiet, key: key, verifyKey: verifyKey) }
         }
     }
 

@@ -46,11 +46,11 @@ enum MemcachedStats {
             stat(prefix + "servers", link.shards.count)
             stat(prefix + "latency_us", router.latency.estimate(link.index).map { String($0 / 1000) } ?? "-")
             stat(prefix + "backlog", s.backlogEntries.load(ordering: .relaxed))
-            stat(prefix + "missed_writes", s.missedWrites.load(ordering: .relaxed))
-            stat(prefix + "dropped_writes", s.droppedWrites.load(ordering: .relaxed))
-            stat(prefix + "replayed_writes", s.replayedWrites.load(ordering: .relaxed))
-            stat(prefix + "divergent_replies", s.divergentReplies.load(ordering: .relaxed))
-            stat(prefix + "rejected_writes", s.rejectedWrites.load(ordering: .relaxed))
+            stat(prefix + "missed_writes", s.missedWrites.value)
+            stat(prefix + "dropped_writes", s.droppedWrites.value)
+            stat(prefix + "replayed_writes", s.replayedWrites.value)
+            stat(prefix + "divergent_replies", s.divergentReplies.value)
+            stat(prefix + "rejected_writes", s.rejectedWrites.value)
         }
         MemcachedEncoder.line("END", into: &out)
         return out

@@ -56,4 +56,9 @@ enum MemcachedWire: BackendWire {
     static func frameForLater(_ frame: UnsafeRawBufferPointer, nowSeconds: Int64) -> [UInt8]? {
         MemcachedExpiry.absolute(frame, nowSeconds: nowSeconds)
     }
+
+    /// Values and flags, not the cas unique or access times (see `MemcachedReplyEquivalence`).
+    static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        MemcachedReplyEquivalence.same(a, b)
+    }
 }

@@ -23,7 +23,7 @@ final class MemcachedWorker: FrontEnd {
     var scratch: [UInt8] = []
     private let acceptor: ClientAcceptor<MemcachedClientSession>
 
-    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], counters: [MemcachedCounters],
+    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], verifySkipped: StatCounter, counters: [MemcachedCounters],
          listenAddress: SocketAddress, clientCount: ClientCounter, startedAt: Int64, logger: Logger) {
         self.loop = loop
         self.limits = config.limits
@@ -36,7 +36,7 @@ final class MemcachedWorker: FrontEnd {
         self.startedAt = startedAt
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
-        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, verifySkipped: verifySkipped, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)

@@ -85,7 +85,8 @@ extension RedisClientSession {
             Self.encodeCommand(parts, base: base, into: &frame)
             frame.withUnsafeBytes {
                 if info.access == .read {
-                    readPart($0, placement: group.placement, split: request, part: part)
+                    let first = UnsafeRawBufferPointer(rebasing: base[arguments[keys[group.keys[0]]]])
+                    readPart($0, placement: group.placement, split: request, part: part, verifyKey: router.verifier.isOn ? first : nil)
                 } else {
                     writePart($0, placement: group.placement, split: request, part: part)
                 }

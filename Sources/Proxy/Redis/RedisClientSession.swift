@@ -142,11 +142,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
                 replyError("ERR \(CommandTable.blockingRefusal)")
                 return true
             }
-            if info.access == .read && info.name == "info" && arguments.count == 2
-                && String(decoding: base[arguments[1]], as: UTF8.self).lowercased() == "proxy" {
-                reply(ProxyInfo.render(router: router, protocolVersion: protocolVersion))
-                return true
-            }
+            if info.access == .read && info.name == "info" && answerInfo(base: base, arguments: arguments) { return true }
             if info.access == .write && !worker.allowFlush && (info.name == "flushall" || info.name == "flushdb") {
                 replyError("ERR \(info.name.uppercased()) is disabled: it would empty every cluster; set allowFlush in the config")
                 return true
@@ -160,7 +156,10 @@ final class RedisClientSession: ClientSession, RoutedSession {
                 }
             }
             if info.access == .read {
-                read(frame, key: key)
+                // Reads whose reply depends on the data alone can be verified against another cluster.
+                let verifiable = arguments.count > 1 && router.verifier.isOn
+                    && info.flags.isDisjoint(with: [.nondeterministic, .unorderedOutput, .keyspaceWide])
+                read(frame, key: key, verifyKey: verifiable ? key ?? UnsafeRawBufferPointer(rebasing: base[arguments[1]]) : nil)
             } else if info.flags.contains(.relativeExpiry) || info.flags.contains(.nondeterministic) {
                 return replicateDeterministically(info, frame: frame, base: base, arguments: arguments, key: key)
             } else {
@@ -176,6 +175,28 @@ final class RedisClientSession: ClientSession, RoutedSession {
         case .unsupported(let reason):
             replyError("ERR \(reason)")
         }
+        return true
+    }
+
+    /// INFO with the proxy's section: alone for `INFO proxy`, before the serving cluster's own INFO
+    /// for `INFO`, `all`, `default` and `everything`. False for other sections (the server's alone).
+    private func answerInfo(base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
+        let sections = arguments.dropFirst().map { String(decoding: base[$0], as: UTF8.self).lowercased() }
+        let wantsProxy = sections.isEmpty || sections.contains { ["proxy", "all", "default", "everything"].contains($0) }
+        guard wantsProxy else { return false }
+        let text = ProxyInfo.text(
+            router: router, uptimeSeconds: Posix.wallClockMilliseconds() / 1000 - worker.startedAt,
+            clients: worker.clientCount.value)
+        let rest = arguments.enumerated().filter { $0.offset == 0 || sections[$0.offset - 1] != "proxy" }.map(\.element)
+        if rest.count == 1 && !sections.isEmpty {
+            reply(ProxyInfo.reply(text, protocolVersion: protocolVersion))
+            return true
+        }
+        guard let cluster = router.readTarget(Placement()) else { return false }
+        var command: [UInt8] = []
+        Self.encodeCommand(rest, base: base, into: &command)
+        let version = protocolVersion
+        gather(cluster: cluster, servers: [0], frame: { _ in command }) { ProxyInfo.prepend(text, to: $0[0], protocolVersion: version) }
         return true
     }
 
@@ -206,6 +227,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
     }
 
     private func protocolError(_ message: String) {
+        worker.clientCount.protocolErrors.bump()
         logger.info("client protocol error", metadata: ["error": "\(message)"])
         replyError("ERR Protocol error: \(message)")
         finishAfterReplies()

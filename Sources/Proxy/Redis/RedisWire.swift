@@ -51,4 +51,9 @@ enum RedisWire: BackendWire {
 
     /// Redis writes are made deterministic (absolute expiry) before they are sent at all.
     static func frameForLater(_ frame: UnsafeRawBufferPointer, nowSeconds: Int64) -> [UInt8]? { nil }
+
+    /// Byte for byte: both clusters answered the same command in the same protocol version.
+    static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.elementsEqual(b)
+    }
 }

@@ -20,12 +20,18 @@ final class RedisWorker: FrontEnd {
     var parser: RequestParser
     let advertisedVersion: String
     let router: ClusterRouter<RedisWire>
+    /// The listener's shared client count and protocol-error counter.
+    let clientCount: ClientCounter
+    /// Unix seconds the server started, for INFO.
+    let startedAt: Int64
     private let acceptor: ClientAcceptor<RedisClientSession>
     private var logger: Logger
 
-    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], listenAddress: SocketAddress,
-         clientCount: ClientCounter, logger: Logger) {
+    init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], verifySkipped: StatCounter, listenAddress: SocketAddress,
+         clientCount: ClientCounter, startedAt: Int64, logger: Logger) {
         self.loop = loop
+        self.clientCount = clientCount
+        self.startedAt = startedAt
         self.limits = config.limits
         self.allowFlush = config.allowFlush
         self.parser = RequestParser(limits: RESPLimits(
@@ -36,7 +42,7 @@ final class RedisWorker: FrontEnd {
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
-        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, verifySkipped: verifySkipped, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)

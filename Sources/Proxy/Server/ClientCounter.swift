@@ -1,8 +1,16 @@
 import Synchronization
 
-/// Counts clients across all loops, for `maxClients`.
+/// Counts one listener's clients across all loops, for `maxClients` and /metrics, and its clients'
+/// protocol errors.
 final class ClientCounter: Sendable {
     private let count = Atomic<Int>(0)
+    let listener: String
+    let protocolErrors: StatCounter
+
+    init(listener: String, metrics: ProxyMetrics?) {
+        self.listener = listener
+        self.protocolErrors = StatCounter(metrics?.counter("metacluster_protocol_errors_total", ["listener": listener]))
+    }
 
     func tryAdd(limit: Int) -> Bool {
         let now = count.add(1, ordering: .relaxed).newValue

@@ -1,34 +1,77 @@
+import CoreMetrics
 import Synchronization
 
-/// Counters of one cluster, shared by every worker loop (relaxed atomics: each is a tally, not a
-/// synchronisation point). Touched only on failure, divergence and replay paths, never per request,
-/// so loops do not contend on them.
+/// Counters of one cluster for one protocol, shared by every worker loop and exported to /metrics.
+/// Touched on failure, divergence, replay and verification paths and by the loops' periodic flush
+/// of their per-request tallies, never once per request, so loops do not contend on them.
 final class ClusterStats: Sendable {
     let name: String
     let isLocal: Bool
+    let protocolName: String
+    /// Request frames sent to the cluster's servers (client traffic, replicated and replayed
+    /// writes, the proxy's own queries; not health probes).
+    let requests: StatCounter
+    /// Requests that failed (transport, timeout, unavailable) or got an error reply.
+    let errors: StatCounter
     /// Writes this cluster did not get directly: kept in its backlog (down, backlog not drained yet,
     /// or its connection failed with the write in flight).
-    let missedWrites = Atomic<UInt64>(0)
+    let missedWrites: StatCounter
     /// Missed writes that did not fit in the backlog: lost for this cluster, and counted here.
-    let droppedWrites = Atomic<UInt64>(0)
+    let droppedWrites: StatCounter
     /// Backlogged writes later delivered.
-    let replayedWrites = Atomic<UInt64>(0)
+    let replayedWrites: StatCounter
     /// Writes whose successful reply here differed from the reply the client got.
-    let divergentReplies = Atomic<UInt64>(0)
+    let divergentReplies: StatCounter
     /// Writes this cluster answered with an error while the client got a success.
-    let rejectedWrites = Atomic<UInt64>(0)
+    let rejectedWrites: StatCounter
+    /// Reads this cluster answered that were checked against another cluster, and how they compared.
+    let verification: VerificationStats
+    let latency = LatencyHistogram()
     /// Writes now held in this cluster's backlogs, across loops.
     let backlogEntries = Atomic<Int>(0)
     /// Servers of this cluster currently seen as down, summed over the loops (each loop judges its own).
     let shardsDown = Atomic<Int>(0)
+    /// The cluster's place in the read order (1 = first, 0 = not ranked) and its measured round trip
+    /// in nanoseconds (0 = not measured yet), as the first loop last saw them.
+    let readRank = Atomic<Int>(0)
+    let latencyNanos = Atomic<UInt64>(0)
 
-    init(name: String, isLocal: Bool) {
+    init(name: String, isLocal: Bool, protocolName: String, clusterNames: [String], metrics: ProxyMetrics?) {
         self.name = name
         self.isLocal = isLocal
+        self.protocolName = protocolName
+        func counter(_ metric: String) -> StatCounter {
+            StatCounter(metrics?.counter(metric, ["protocol": protocolName, "cluster": name]))
+        }
+        requests = counter("metacluster_requests_total")
+        errors = counter("metacluster_request_errors_total")
+        missedWrites = counter("metacluster_missed_writes_total")
+        droppedWrites = counter("metacluster_dropped_writes_total")
+        replayedWrites = counter("metacluster_replayed_writes_total")
+        divergentReplies = counter("metacluster_divergent_replies_total")
+        rejectedWrites = counter("metacluster_rejected_writes_total")
+        verification = VerificationStats(protocolName: protocolName, cluster: name, others: clusterNames, metrics: metrics)
+    }
+}
+
+/// Verification outcomes of the reads one cluster answered, per cluster they were checked against.
+final class VerificationStats: Sendable {
+    let verified: [String: StatCounter]
+    let mismatches: [String: StatCounter]
+    let failures: [String: StatCounter]
+
+    init(protocolName: String, cluster: String, others: [String], metrics: ProxyMetrics?) {
+        func counters(_ metric: String) -> [String: StatCounter] {
+            Dictionary(uniqueKeysWithValues: others.filter { $0 != cluster }.map {
+                ($0, StatCounter(metrics?.counter(metric, ["protocol": protocolName, "cluster": cluster, "against": $0])))
+            })
+        }
+        verified = counters("metacluster_verified_reads_total")
+        mismatches = counters("metacluster_verify_mismatches_total")
+        failures = counters("metacluster_verify_errors_total")
     }
 
-    @inline(__always)
-    static func bump(_ counter: borrowing Atomic<UInt64>) {
-        counter.add(1, ordering: .relaxed)
-    }
+    var verifiedTotal: UInt64 { verified.values.reduce(0) { $0 + $1.value } }
+    var mismatchTotal: UInt64 { mismatches.values.reduce(0) { $0 + $1.value } }
+    var failureTotal: UInt64 { failures.values.reduce(0) { $0 + $1.value } }
 }

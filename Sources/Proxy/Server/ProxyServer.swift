@@ -1,6 +1,7 @@
 import Dispatch
 import EventLoop
 import Logging
+import Synchronization
 
 /// The running daemon: one event loop per worker, each with its own listeners (redis, memcached),
 /// client sessions and backend connections, and the start/shutdown sequence around them.
@@ -9,23 +10,33 @@ import Logging
 /// `shutdown(timeout:)` stops accepting, lets in-flight requests finish until the timeout, then
 /// closes everything. Both are called from outside the loops.
 public final class ProxyServer: @unchecked Sendable {
-    private let config: ProxyConfig
-    private let logger: Logger
+    /// The configuration in force (replaced by a reload).
+    var config: ProxyConfig { state.withLock { $0.config } }
+    let configPath: String?
+    let logger: Logger
+    let metrics = ProxyMetrics()
+    /// Shared counters, per protocol and cluster name: a cluster keeps its counts across reloads.
+    let clusterStats: ClusterStatsDirectory
+    let redisVerifySkipped: StatCounter
+    let memcachedVerifySkipped: StatCounter
+    let state: Mutex<ServerState>
     private var loops: [DispatchEpollLoop] = []
     /// Per loop, its front ends (same index as `loops`).
     private var frontEnds: [[FrontEnd]] = []
-    private let redisClients = ClientCounter()
-    private let memcachedClients = ClientCounter()
-    private let redisStats: [ClusterStats]
-    private let memcachedStats: [ClusterStats]
+    let redisClients: ClientCounter
+    let memcachedClients: ClientCounter
     private let memcachedCounters: [MemcachedCounters]
-    private let startedAt = Posix.wallClockMilliseconds() / 1000
+    let startedAt = Posix.wallClockMilliseconds() / 1000
 
-    public init(config: ProxyConfig, logger: Logger) {
-        self.config = config
+    public init(config: ProxyConfig, configPath: String? = nil, logger: Logger) {
+        self.configPath = configPath
         self.logger = logger
-        self.redisStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
-        self.memcachedStats = config.clusters.map { ClusterStats(name: $0.name, isLocal: $0.local) }
+        self.state = Mutex(ServerState(config: config))
+        self.clusterStats = ClusterStatsDirectory(metrics: metrics)
+        self.redisClients = ClientCounter(listener: "redis", metrics: metrics)
+        self.memcachedClients = ClientCounter(listener: "memcached", metrics: metrics)
+        self.redisVerifySkipped = StatCounter(metrics.counter("metacluster_verify_skipped_total", ["protocol": "redis"]))
+        self.memcachedVerifySkipped = StatCounter(metrics.counter("metacluster_verify_skipped_total", ["protocol": "memcached"]))
         self.memcachedCounters = (0..<config.workers).map { _ in MemcachedCounters() }
     }
 
@@ -36,6 +47,9 @@ public final class ProxyServer: @unchecked Sendable {
 
     public func start() throws {
         Posix.ignoreSIGPIPE()
+        let config = self.config
+        let redisStats = clusterStats.stats(protocol: "redis", config: config)
+        let memcachedStats = clusterStats.stats(protocol: "memcached", config: config)
         var redis = try config.listen.redis.map { try SocketAddress(host: $0.host, port: $0.port) }
         var memcached = try config.listen.memcached.map { try SocketAddress(host: $0.host, port: $0.port) }
         do {
@@ -46,8 +60,8 @@ public final class ProxyServer: @unchecked Sendable {
                 frontEnds.append([])
                 if let address = redis {
                     let worker = RedisWorker(
-                        loop: loop, config: config, stats: redisStats, listenAddress: address,
-                        clientCount: redisClients, logger: logger)
+                        loop: loop, config: config, stats: redisStats, verifySkipped: redisVerifySkipped, listenAddress: address,
+                        clientCount: redisClients, startedAt: startedAt, logger: logger)
                     ends.append(worker)
                     frontEnds[index] = ends
                     // Port 0 picks a free port once; every other worker joins that same port.
@@ -55,7 +69,8 @@ public final class ProxyServer: @unchecked Sendable {
                 }
                 if let address = memcached {
                     let worker = MemcachedWorker(
-                        loop: loop, config: config, stats: memcachedStats, counters: memcachedCounters,
+                        loop: loop, config: config, stats: memcachedStats, verifySkipped: memcachedVerifySkipped,
+                        counters: memcachedCounters,
                         listenAddress: address, clientCount: memcachedClients, startedAt: startedAt, logger: logger)
                     ends.append(worker)
                     frontEnds[index] = ends
@@ -83,6 +98,7 @@ public final class ProxyServer: @unchecked Sendable {
 
     /// Graceful stop: no new connections, in-flight requests get their replies, then everything closes.
     public func shutdown(timeout: Duration) async {
+        let loops = self.loops
         logger.info("shutting down", metadata: ["timeout": "\(timeout)"])
         for (loop, ends) in zip(loops, frontEnds) {
             onLoop(loop) {
