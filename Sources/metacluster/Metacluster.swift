@@ -4,7 +4,8 @@ import Logging
 import Proxy
 import UnixSignals
 
-/// The daemon's command line: parse flags, load the configuration, run until SIGTERM/SIGINT.
+/// The daemon's command line: parse flags, load the configuration, run until SIGTERM/SIGINT;
+/// SIGHUP reloads the configuration file.
 @main
 struct Metacluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,8 +45,8 @@ struct Metacluster: AsyncParsableCommand {
         }
         // Trap the signals before the listener opens: a client (or a test) may send SIGTERM as soon as
         // the port accepts, and an untrapped SIGTERM would kill the process without a graceful stop.
-        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
-        let server = ProxyServer(config: proxyConfig, logger: logger)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        let server = ProxyServer(config: proxyConfig, configPath: config, logger: logger)
         do {
             try server.start()
         } catch {
@@ -55,6 +56,11 @@ struct Metacluster: AsyncParsableCommand {
         logger.info("started", metadata: ["version": "\(MetaclusterVersion.current)"])
         for await signal in signals {
             logger.info("signal received", metadata: ["signal": "\(signal)"])
+            // SIGHUP reloads the configuration file; SIGTERM and SIGINT stop gracefully.
+            if signal == .sighup {
+                _ = server.reload()
+                continue
+            }
             break
         }
         await server.shutdown(timeout: proxyConfig.timeouts.shutdown)

@@ -33,6 +33,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     /// Which reads are checked against another cluster (see `RoutedSession+Verification`).
     var verifier: ReadVerifier
     let verifySkipped: StatCounter
+    /// The router a reload replaced this one with: writes this one fails to deliver go there.
+    var successor: ClusterRouter<Wire>?
     /// Per cluster, this loop's requests and round trips since the last tick.
     private var tallies: [RequestTally]
 
@@ -182,6 +184,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         }
         for link in clusters {
             link.stats.latencyNanos.store(latency.estimate(link.index) ?? 0, ordering: .relaxed)
+            link.stats.serversDown.store(link.shardsDown, ordering: .relaxed)
         }
     }
 
@@ -199,6 +202,16 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
 
     /// Keeps `frame` for `shard`'s server; counted as missed, or as dropped when the backlog is full.
     func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
+        if let successor {
+            // Replaced by a reload: the server's writes now wait in the new router, in order.
+            if let target = successor.counterpart(of: shard, in: self) {
+                return successor.keepForLater(frame, shard: target)
+            }
+            logger.info("write for a server no longer configured discarded", metadata: [
+                "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
+            ])
+            return
+        }
         let kept = Wire.frameForLater(frame, nowSeconds: Posix.wallClockMilliseconds() / 1000) ?? Array(frame)
         if shard.backlog.append(kept) {
             shard.stats.missedWrites.bump()

@@ -42,6 +42,9 @@ struct RequestSlots {
     private(set) var slots: [RequestSlot] = []
     private var free: [Int] = []
 
+    /// Slots allocated and not released: requests of this session still in flight somewhere.
+    var inUse: Int { slots.count - free.count }
+
     @inline(__always)
     mutating func allocate(orderTag: UInt64) -> Int {
         if let index = free.popLast() {

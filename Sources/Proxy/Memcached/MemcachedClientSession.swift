@@ -21,7 +21,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
     let id: Int
     let channel: SocketChannel
     unowned(unsafe) let worker: MemcachedWorker
-    unowned(unsafe) let router: ClusterRouter<MemcachedWire>
+    unowned(unsafe) var router: ClusterRouter<MemcachedWire>
     var logger: Logger
     let variant = 0
     var slots = RequestSlots()
@@ -53,7 +53,8 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         processInput()
     }
 
-    private func processInput() {
+    func processInput() {
+        guard moveToCurrentRouter() else { return }
         let input = channel.input
         while !closeWhenDone && !waitingForDecision && channel.state == .open {
             if swallow > 0 {
@@ -100,6 +101,17 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
                 return
             }
         }
+    }
+
+    /// After a reload: moves to the worker's current router once nothing of this session is in flight
+    /// on the old one (so its requests reach each server in order); false while it must wait. The
+    /// worker's hand-over pokes it again until it has moved.
+    func moveToCurrentRouter() -> Bool {
+        if router === worker.router { return true }
+        guard slots.inUse == 0, !waitingForDecision else { return false }
+        router = worker.router
+        worker.loop.deferToEndOfBatch { [self] in processInput() }
+        return true
     }
 
     func channelClosed(_ channel: SocketChannel, error: Error?) {

@@ -9,11 +9,15 @@ import Routing
 /// Contract: created on any thread, then used only on `loop` (every method but `init`).
 final class MemcachedWorker: FrontEnd {
     unowned(unsafe) let loop: EventLoop
-    let limits: LimitConfig
-    let allowFlush: Bool
+    private(set) var limits: LimitConfig
+    private(set) var allowFlush: Bool
     /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
     var parser: MemcachedRequestParser
-    let router: ClusterRouter<MemcachedWire>
+    /// The current router; sessions may still be on an older one for a moment after a reload.
+    private(set) var router: ClusterRouter<MemcachedWire>
+    private let handover: RouterHandover<MemcachedWire>
+    private let verifySkipped: StatCounter
+    private let logger: Logger
     let counters: MemcachedCounters
     /// Every loop's counters, for `stats`.
     let allCounters: [MemcachedCounters]
@@ -26,6 +30,8 @@ final class MemcachedWorker: FrontEnd {
     init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], verifySkipped: StatCounter, counters: [MemcachedCounters],
          listenAddress: SocketAddress, clientCount: ClientCounter, startedAt: Int64, logger: Logger) {
         self.loop = loop
+        self.verifySkipped = verifySkipped
+        self.handover = RouterHandover(loop: loop)
         self.limits = config.limits
         self.allowFlush = config.allowFlush
         self.parser = MemcachedRequestParser(limits: MemcachedLimits(
@@ -36,6 +42,7 @@ final class MemcachedWorker: FrontEnd {
         self.startedAt = startedAt
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
+        self.logger = logger
         self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, verifySkipped: verifySkipped, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
@@ -44,6 +51,26 @@ final class MemcachedWorker: FrontEnd {
             MemcachedCounters.bump(self.counters.totalConnections)
             return MemcachedClientSession(id: id, channel: channel, worker: self, logger: logger)
         }
+        handover.sessionsStillOn = { [unowned self] in
+            var inUse = Set<ObjectIdentifier>()
+            acceptor.forEachSession { session in
+                if !session.moveToCurrentRouter() { inUse.insert(ObjectIdentifier(session.router)) }
+            }
+            return inUse
+        }
+    }
+
+    func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory) {
+        limits = config.limits
+        allowFlush = config.allowFlush
+        parser = MemcachedRequestParser(limits: MemcachedLimits(
+            maxValueBytes: config.limits.maxValueBytes, maxLineBytes: config.limits.maxInlineBytes))
+        let fresh = ClusterRouter<MemcachedWire>(
+            loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) },
+            stats: directory.stats(protocol: "memcached", config: config), verifySkipped: verifySkipped, logger: logger)
+        handover.replace(router, with: fresh)
+        router = fresh
+        fresh.start()
     }
 
     /// Binds the listener and connects every cluster eagerly.
@@ -66,5 +93,6 @@ final class MemcachedWorker: FrontEnd {
     func closeAll() {
         acceptor.closeAll()
         router.close()
+        handover.closeAll()
     }
 }

@@ -22,7 +22,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
     /// read several times per request.
     unowned(unsafe) let worker: RedisWorker
     /// The worker's router, cached: it is read for every forwarded request.
-    unowned(unsafe) let router: ClusterRouter<RedisWire>
+    unowned(unsafe) var router: ClusterRouter<RedisWire>
     var logger: Logger
     /// 2 or 3, as negotiated with HELLO.
     var protocolVersion = 2 {
@@ -66,6 +66,7 @@ final class RedisClientSession: ClientSession, RoutedSession {
     }
 
     func processInput() {
+        guard moveToCurrentRouter() else { return }
         let input = channel.input
         let limits = worker.limits
         while !closeWhenDone && !waitingForBarrier && !waitingForDecision && channel.state == .open {
@@ -93,6 +94,17 @@ final class RedisClientSession: ClientSession, RoutedSession {
                 return
             }
         }
+    }
+
+    /// After a reload: moves to the worker's current router once nothing of this session is in flight
+    /// on the old one (so its requests reach each server in order); false while it must wait. The
+    /// worker's hand-over pokes it again until it has moved.
+    func moveToCurrentRouter() -> Bool {
+        if router === worker.router { return true }
+        guard slots.inUse == 0, !waitingForDecision else { return false }
+        router = worker.router
+        worker.loop.deferToEndOfBatch { [self] in processInput() }
+        return true
     }
 
     func channelClosed(_ channel: SocketChannel, error: Error?) {

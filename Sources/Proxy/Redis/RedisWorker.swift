@@ -11,15 +11,18 @@ final class RedisWorker: FrontEnd {
     /// unowned(unsafe): the server keeps every loop alive longer than its workers; a checked
     /// unowned reference costs an atomic increment on each of the many accesses per request.
     unowned(unsafe) let loop: EventLoop
-    let limits: LimitConfig
-    let allowFlush: Bool
+    private(set) var limits: LimitConfig
+    private(set) var allowFlush: Bool
     /// The built-in table, merged with the server's own `COMMAND` metadata once a server answered it.
     private(set) var commands = CommandTable.builtin
     private var commandMetadata: CommandMetadataLoader.State = .notRequested
     /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
     var parser: RequestParser
     let advertisedVersion: String
-    let router: ClusterRouter<RedisWire>
+    /// The current router; sessions may still be on an older one for a moment after a reload.
+    private(set) var router: ClusterRouter<RedisWire>
+    private let handover: RouterHandover<RedisWire>
+    private let verifySkipped: StatCounter
     /// The listener's shared client count and protocol-error counter.
     let clientCount: ClientCounter
     /// Unix seconds the server started, for INFO.
@@ -30,6 +33,8 @@ final class RedisWorker: FrontEnd {
     init(loop: EventLoop, config: ProxyConfig, stats: [ClusterStats], verifySkipped: StatCounter, listenAddress: SocketAddress,
          clientCount: ClientCounter, startedAt: Int64, logger: Logger) {
         self.loop = loop
+        self.verifySkipped = verifySkipped
+        self.handover = RouterHandover(loop: loop)
         self.clientCount = clientCount
         self.startedAt = startedAt
         self.limits = config.limits
@@ -50,6 +55,29 @@ final class RedisWorker: FrontEnd {
             RedisClientSession(id: id, channel: channel, worker: self, logger: logger)
         }
         router.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
+        handover.sessionsStillOn = { [unowned self] in
+            var inUse = Set<ObjectIdentifier>()
+            acceptor.forEachSession { session in
+                if !session.moveToCurrentRouter() { inUse.insert(ObjectIdentifier(session.router)) }
+            }
+            return inUse
+        }
+    }
+
+    func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory) {
+        limits = config.limits
+        allowFlush = config.allowFlush
+        parser = RequestParser(limits: RESPLimits(
+            maxBulkBytes: config.limits.maxBulkBytes,
+            maxMultibulkLength: config.limits.maxMultibulkLength,
+            maxInlineBytes: config.limits.maxInlineBytes))
+        let fresh = ClusterRouter<RedisWire>(
+            loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) },
+            stats: directory.stats(protocol: "redis", config: config), verifySkipped: verifySkipped, logger: logger)
+        fresh.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
+        handover.replace(router, with: fresh)
+        router = fresh
+        fresh.start()
     }
 
     /// Binds the listener and connects every cluster eagerly.
@@ -98,6 +126,7 @@ final class RedisWorker: FrontEnd {
     func closeAll() {
         acceptor.closeAll()
         router.close()
+        handover.closeAll()
     }
 }
 

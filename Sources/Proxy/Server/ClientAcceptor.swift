@@ -78,6 +78,10 @@ final class ClientAcceptor<Session: ClientSession> {
     }
 
     var activeClients: Int { sessions.count }
+
+    func forEachSession(_ body: (Session) -> Void) {
+        for session in Array(sessions.values) { body(session) }
+    }
     var requestsInFlight: Int { sessions.values.reduce(0) { $0 + $1.outstanding } }
 
     /// Closes the listener and every client.
@@ -98,6 +102,9 @@ protocol FrontEnd: AnyObject {
     var requestsInFlight: Int { get }
     /// Closes clients and backend connections.
     func closeAll()
+    /// Takes a reloaded configuration: a new router for the new clusters and servers, the old one's
+    /// held writes, its sessions moved over as they go idle (see `RouterHandover`).
+    func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory)
 }
 
 /// Stands in for a session during the instant between adopting a socket and creating the session.

@@ -35,6 +35,8 @@ final class ClusterStats: Sendable {
     /// in nanoseconds (0 = not measured yet), as the first loop last saw them.
     let readRank = Atomic<Int>(0)
     let latencyNanos = Atomic<UInt64>(0)
+    /// Servers the first loop last saw down.
+    let serversDown = Atomic<Int>(0)
 
     init(name: String, isLocal: Bool, protocolName: String, clusterNames: [String], metrics: ProxyMetrics?) {
         self.name = name

@@ -20,9 +20,13 @@ public final class ProxyServer: @unchecked Sendable {
     let redisVerifySkipped: StatCounter
     let memcachedVerifySkipped: StatCounter
     let state: Mutex<ServerState>
-    private var loops: [DispatchEpollLoop] = []
+    /// One reload at a time (SIGHUP and `POST /reload` may race).
+    let reloadLock = Mutex(())
+    let reloadsApplied: StatCounter
+    let reloadsRejected: StatCounter
+    private(set) var loops: [DispatchEpollLoop] = []
     /// Per loop, its front ends (same index as `loops`).
-    private var frontEnds: [[FrontEnd]] = []
+    private(set) var frontEnds: [[FrontEnd]] = []
     let redisClients: ClientCounter
     let memcachedClients: ClientCounter
     private let memcachedCounters: [MemcachedCounters]
@@ -38,12 +42,16 @@ public final class ProxyServer: @unchecked Sendable {
         self.redisVerifySkipped = StatCounter(metrics.counter("metacluster_verify_skipped_total", ["protocol": "redis"]))
         self.memcachedVerifySkipped = StatCounter(metrics.counter("metacluster_verify_skipped_total", ["protocol": "memcached"]))
         self.memcachedCounters = (0..<config.workers).map { _ in MemcachedCounters() }
+        self.reloadsApplied = StatCounter(metrics.counter("metacluster_reloads_total", ["result": "applied"]))
+        self.reloadsRejected = StatCounter(metrics.counter("metacluster_reloads_total", ["result": "rejected"]))
     }
 
     /// The redis listener's bound address (useful when the configured port is 0).
     public private(set) var redisAddress: SocketAddress?
     /// The memcached listener's bound address.
     public private(set) var memcachedAddress: SocketAddress?
+    /// The admin listener's bound address.
+    public private(set) var adminAddress: SocketAddress?
 
     public func start() throws {
         Posix.ignoreSIGPIPE()
