@@ -93,6 +93,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     /// Connects every server's primary connection eagerly and starts the periodic tick.
     func start() {
         for link in clusters { for shard in link.shards { shard.primary.connect() } }
+        publishRanking()
         tick = loop.schedule(after: tickInterval, repeating: tickInterval) { [unowned self] in self.onTick() }
     }
 
@@ -114,6 +115,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     /// Recomputes the read order; ranking changes are logged at info level.
     func refreshRanking() {
         if ranking.update(healthyMask: healthyMask, latency: latency) {
+            publishRanking()
             let order = ranking.order.prefix(ranking.healthyCount).map { clusters[$0].name }
             logger.info("read ranking changed", metadata: ["order": "\(order.joined(separator: ","))"])
         }
@@ -176,15 +178,13 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         publishRanking()
     }
 
-    /// Puts this loop's read order and latencies where /metrics and /status read them.
-    private func publishRanking() {
-        for link in clusters { link.stats.readRank.store(0, ordering: .relaxed) }
-        for (rank, c) in ranking.order.prefix(ranking.healthyCount).enumerated() {
-            clusters[c].stats.readRank.store(rank + 1, ordering: .relaxed)
-        }
+    /// Puts this loop's view where /metrics and /status read it (see `ClusterStats.LoopView`).
+    func publishRanking() {
+        let healthy = ranking.order.prefix(ranking.healthyCount)
         for link in clusters {
-            link.stats.latencyNanos.store(latency.estimate(link.index) ?? 0, ordering: .relaxed)
-            link.stats.serversDown.store(link.shardsDown, ordering: .relaxed)
+            let rank = healthy.firstIndex(of: link.index).map { $0 - healthy.startIndex + 1 } ?? 0
+            let view = ClusterStats.LoopView(readRank: rank, serversDown: link.shardsDown, latencyNanos: latency.estimate(link.index))
+            link.stats.loopViews.withLock { $0[loop.index] = view }
         }
     }
 

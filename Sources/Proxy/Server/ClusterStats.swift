@@ -31,12 +31,29 @@ final class ClusterStats: Sendable {
     let backlogEntries = Atomic<Int>(0)
     /// Servers of this cluster currently seen as down, summed over the loops (each loop judges its own).
     let shardsDown = Atomic<Int>(0)
-    /// The cluster's place in the read order (1 = first, 0 = not ranked) and its measured round trip
-    /// in nanoseconds (0 = not measured yet), as the first loop last saw them.
-    let readRank = Atomic<Int>(0)
-    let latencyNanos = Atomic<UInt64>(0)
-    /// Servers the first loop last saw down.
-    let serversDown = Atomic<Int>(0)
+    /// What each loop last saw of this cluster, by loop index (written on the loops' ticks and on
+    /// ranking changes). Loops judge health on their own traffic, so their views can differ for a
+    /// moment; readers take the worst.
+    let loopViews = Mutex<[Int: LoopView]>([:])
+
+    struct LoopView: Sendable {
+        /// Place in the read order, 1 = first; 0 = not ranked (no server can serve).
+        var readRank: Int
+        var serversDown: Int
+        var latencyNanos: UInt64?
+    }
+
+    /// The worst view: not ranked if any loop cannot rank it (else the first loop's rank), the most
+    /// servers any loop sees down, the slowest measured latency.
+    var view: LoopView {
+        loopViews.withLock { views in
+            let ranks = views.values.map(\.readRank)
+            return LoopView(
+                readRank: ranks.contains(0) || ranks.isEmpty ? 0 : (views[0]?.readRank ?? ranks.max()!),
+                serversDown: views.values.map(\.serversDown).max() ?? 0,
+                latencyNanos: views.values.compactMap(\.latencyNanos).max())
+        }
+    }
 
     init(name: String, isLocal: Bool, protocolName: String, clusterNames: [String], metrics: ProxyMetrics?) {
         self.name = name

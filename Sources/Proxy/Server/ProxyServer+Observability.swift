@@ -28,17 +28,17 @@ extension ProxyServer {
                                    protocolErrors: memcachedClients.protocolErrors.value))
         }
         if let address = adminAddress {
-            listeners.append(.init(name: "admin", address: "\(address)", clients: 0, protocolErrors: 0))
+            listeners.append(.init(name: "admin", address: "\(address)", clients: adminServer?.connectionCount ?? 0, protocolErrors: 0))
         }
         let protocols = protocolStats(config).map { name, clusters, servers in
             let views = zip(clusters, servers).map { s, count in
-                let latency = s.latencyNanos.load(ordering: .relaxed)
-                let down = s.serversDown.load(ordering: .relaxed)
+                let view = s.view
+                let down = view.serversDown
                 return ProxyStatus.Cluster(
                     name: s.name, local: s.isLocal,
-                    state: s.shardsDown.load(ordering: .relaxed) == 0 ? "up" : (down >= count ? "down" : "degraded"),
-                    servers: count, serversDown: down, latencyMicros: latency == 0 ? nil : Int64(latency / 1000),
-                    readRank: s.readRank.load(ordering: .relaxed), backlog: s.backlogEntries.load(ordering: .relaxed),
+                    state: down == 0 ? "up" : (down >= count ? "down" : "degraded"),
+                    servers: count, serversDown: down, latencyMicros: view.latencyNanos.map { Int64($0 / 1000) },
+                    readRank: view.readRank, backlog: s.backlogEntries.load(ordering: .relaxed),
                     requests: s.requests.value, errors: s.errors.value, missedWrites: s.missedWrites.value,
                     droppedWrites: s.droppedWrites.value, replayedWrites: s.replayedWrites.value,
                     divergentReplies: s.divergentReplies.value, rejectedWrites: s.rejectedWrites.value,
@@ -61,13 +61,12 @@ extension ProxyServer {
         for (name, clusters, servers) in protocolStats(config) {
             for (s, count) in zip(clusters, servers) {
                 let labels: KeyValuePairs<String, String> = ["protocol": name, "cluster": s.name]
-                let down = s.serversDown.load(ordering: .relaxed)
-                metrics.setGauge("metacluster_cluster_up", labels, s.shardsDown.load(ordering: .relaxed) == 0 ? 1 : 0)
+                let view = s.view
+                metrics.setGauge("metacluster_cluster_up", labels, view.serversDown == 0 ? 1 : 0)
                 metrics.setGauge("metacluster_cluster_servers", labels, Double(count))
-                metrics.setGauge("metacluster_cluster_servers_down", labels, Double(down))
-                metrics.setGauge("metacluster_cluster_read_rank", labels, Double(s.readRank.load(ordering: .relaxed)))
-                metrics.setGauge("metacluster_cluster_latency_seconds", labels,
-                                 Double(s.latencyNanos.load(ordering: .relaxed)) / 1e9)
+                metrics.setGauge("metacluster_cluster_servers_down", labels, Double(view.serversDown))
+                metrics.setGauge("metacluster_cluster_read_rank", labels, Double(view.readRank))
+                metrics.setGauge("metacluster_cluster_latency_seconds", labels, Double(view.latencyNanos ?? 0) / 1e9)
                 metrics.setGauge("metacluster_backlog_entries", labels, Double(s.backlogEntries.load(ordering: .relaxed)))
                 all.append(s)
             }
@@ -82,6 +81,6 @@ extension ProxyServer {
 
     /// Healthy while every protocol served has a cluster that can serve reads.
     func isHealthy() -> Bool {
-        protocolStats(config).allSatisfy { _, clusters, _ in clusters.contains { $0.readRank.load(ordering: .relaxed) > 0 } }
+        protocolStats(config).allSatisfy { _, clusters, _ in clusters.contains { $0.view.readRank > 0 } }
     }
 }

@@ -27,6 +27,9 @@ public final class ProxyServer: @unchecked Sendable {
     private(set) var loops: [DispatchEpollLoop] = []
     /// Per loop, its front ends (same index as `loops`).
     private(set) var frontEnds: [[FrontEnd]] = []
+    /// The admin listener runs on a loop of its own, away from client traffic.
+    private var adminLoop: DispatchEpollLoop?
+    private(set) var adminServer: AdminServer?
     let redisClients: ClientCounter
     let memcachedClients: ClientCounter
     private let memcachedCounters: [MemcachedCounters]
@@ -96,8 +99,30 @@ public final class ProxyServer: @unchecked Sendable {
         }
         redisAddress = redis
         memcachedAddress = memcached
+        if let admin = config.listen.admin {
+            do {
+                let address = try SocketAddress(host: admin.host, port: admin.port)
+                let loop = try DispatchEpollLoop(index: config.workers, idleWaitMicros: 0)
+                let server = AdminServer(address: address, loop: loop, handler: self, logger: logger)
+                adminLoop = loop
+                adminServer = server
+                adminAddress = try loop.runAndWait { try server.start(); return server.boundAddress }
+            } catch {
+                adminLoop?.shutdown()
+                adminLoop = nil
+                adminServer = nil
+                for (loop, ends) in zip(loops, frontEnds) {
+                    onLoop(loop) { for end in ends { end.closeAll() } }
+                    loop.shutdown()
+                }
+                loops = []
+                frontEnds = []
+                throw error
+            }
+        }
         logger.info("listening", metadata: [
             "redis": "\(redis.map { "\($0)" } ?? "-")", "memcached": "\(memcached.map { "\($0)" } ?? "-")",
+            "admin": "\(adminAddress.map { "\($0)" } ?? "-")",
             "workers": "\(config.workers)",
             "clusters": "\(config.clusters.map { "\($0.name)\($0.local ? "(local)" : "")" }.joined(separator: " "))",
             "writeAck": "\(config.writeAck.rawValue)",
@@ -125,6 +150,12 @@ public final class ProxyServer: @unchecked Sendable {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
+        if let adminLoop, let adminServer {
+            adminLoop.runAndWait { adminServer.close() }
+            adminLoop.shutdown()
+            self.adminServer = nil
+            self.adminLoop = nil
+        }
         for (loop, ends) in zip(loops, frontEnds) {
             onLoop(loop) { for end in ends { end.closeAll() } }
             loop.shutdown()
@@ -151,3 +182,5 @@ public final class ProxyServer: @unchecked Sendable {
         try loop.runAndWait(body)
     }
 }
+
+extension ProxyServer: AdminHandler {}
