@@ -48,8 +48,10 @@ mc_ensure_apt() {
 MC_APT_BASE=(pkg-config libhiredis-dev libev-dev redis-server redis-tools memcached)
 # shellcheck disable=SC2034
 # What the tests and the benchmark need on top: memccapable (libmemcached-tools; Debian names the
-# libmemcached-awesome tools memc*), and what pylibmc needs to build where no wheel fits.
-MC_APT_TEST=(nutcracker libmemcached-tools libmemcached-dev zlib1g-dev)
+# libmemcached-awesome tools memc*), what pylibmc needs to build where no wheel fits, and headless
+# Chromium with a font for the status page's screenshot and rendered DOM (scripts/status-screenshot,
+# test_admin_status.py).
+MC_APT_TEST=(nutcracker libmemcached-tools libmemcached-dev zlib1g-dev chromium fonts-dejavu-core)
 
 mc_python() {
     if command -v python3 >/dev/null 2>&1; then
@@ -65,7 +67,7 @@ mc_ensure_python_reqs() {
     local py req
     py="$(mc_python)"
     req="$MC_ROOT/Tests/python/requirements.txt"
-    if "$py" -c 'import sys, redis, pytest, pymemcache, pylibmc, memcache, meta_memcache; sys.exit(0 if redis.__version__.split(".")[0] == "8" else 1)' 2>/dev/null; then
+    if "$py" -c 'import sys, redis, pytest, pymemcache, pylibmc, memcache, meta_memcache, prometheus_client; sys.exit(0 if redis.__version__.split(".")[0] == "8" else 1)' 2>/dev/null; then
         return 0
     fi
     mc_log "installing Python packages from Tests/python/requirements.txt"
