@@ -45,8 +45,9 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> (list: [ServerConfig], sharding: ShardingConfig),
          stats: [ClusterStats], verifySkipped: StatCounter, logger: Logger) {
         self.loop = loop
+        // With one cluster there is nothing to verify against: sampling stays off.
         self.verifier = ReadVerifier(
-            rate: config.verify.sampleRate, maxInFlight: config.verify.maxInFlight,
+            rate: config.clusters.count > 1 ? config.verify.sampleRate : 0, maxInFlight: config.verify.maxInFlight,
             seed: Posix.monotonicNanoseconds() | 1)
         self.verifySkipped = verifySkipped
         self.tallies = Array(repeating: RequestTally(), count: config.clusters.count)
