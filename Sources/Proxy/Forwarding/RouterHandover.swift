@@ -17,6 +17,17 @@ final class RouterHandover<Wire: BackendWire> {
         self.loop = loop
     }
 
+    /// Moves `acceptor`'s sessions over as they go idle.
+    func watch<Session: RouterSwitching>(_ acceptor: ClientAcceptor<Session>) where Session.Wire == Wire {
+        sessionsStillOn = { [unowned acceptor] in
+            var inUse = Set<ObjectIdentifier>()
+            acceptor.forEachSession { session in
+                if !session.moveToCurrentRouter() { inUse.insert(ObjectIdentifier(session.router)) }
+            }
+            return inUse
+        }
+    }
+
     /// Routers replaced but not closed yet.
     var pending: Int { retiring.count }
 
@@ -46,5 +57,29 @@ final class RouterHandover<Wire: BackendWire> {
         timer = nil
         for router in retiring { router.close() }
         retiring = []
+    }
+}
+
+/// A session that can move to a new router after a reload.
+protocol RouterSwitching: RoutedSession, ClientSession {
+    var router: ClusterRouter<Wire> { get set }
+    /// The worker's router, which this session should be on.
+    var currentRouter: ClusterRouter<Wire> { get }
+    /// A decided write is waiting for its cluster (the session must not move meanwhile).
+    var isDeciding: Bool { get }
+    var loop: EventLoop { get }
+    func processInput()
+}
+
+extension RouterSwitching {
+    /// After a reload: moves to the current router once nothing of this session is in flight on the
+    /// old one (so its requests reach each server in order); false while it must wait. The worker's
+    /// hand-over pokes it again until it has moved.
+    func moveToCurrentRouter() -> Bool {
+        if router === currentRouter { return true }
+        guard slots.inUse == 0, !isDeciding else { return false }
+        router = currentRouter
+        loop.deferToEndOfBatch { [self] in processInput() }
+        return true
     }
 }

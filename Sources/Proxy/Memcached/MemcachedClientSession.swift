@@ -15,7 +15,7 @@ import MemcachedProtocol
 ///   long to frame and a binary-protocol client, which are answered and closed.
 /// - Backpressure as in redis: stops reading at `maxClientInFlight`, disconnects past
 ///   `clientOutputLimitBytes`.
-final class MemcachedClientSession: ClientSession, RoutedSession {
+final class MemcachedClientSession: ClientSession, RoutedSession, RouterSwitching {
     typealias Wire = MemcachedWire
 
     let id: Int
@@ -103,16 +103,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession {
         }
     }
 
-    /// After a reload: moves to the worker's current router once nothing of this session is in flight
-    /// on the old one (so its requests reach each server in order); false while it must wait. The
-    /// worker's hand-over pokes it again until it has moved.
-    func moveToCurrentRouter() -> Bool {
-        if router === worker.router { return true }
-        guard slots.inUse == 0, !waitingForDecision else { return false }
-        router = worker.router
-        worker.loop.deferToEndOfBatch { [self] in processInput() }
-        return true
-    }
+    var currentRouter: ClusterRouter<Wire> { worker.router }
+    var isDeciding: Bool { waitingForDecision }
+    var loop: EventLoop { worker.loop }
 
     func channelClosed(_ channel: SocketChannel, error: Error?) {
         if let error = error as? SystemError, !error.isConnectionLoss {

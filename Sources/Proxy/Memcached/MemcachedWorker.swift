@@ -51,13 +51,7 @@ final class MemcachedWorker: FrontEnd {
             MemcachedCounters.bump(self.counters.totalConnections)
             return MemcachedClientSession(id: id, channel: channel, worker: self, logger: logger)
         }
-        handover.sessionsStillOn = { [unowned self] in
-            var inUse = Set<ObjectIdentifier>()
-            acceptor.forEachSession { session in
-                if !session.moveToCurrentRouter() { inUse.insert(ObjectIdentifier(session.router)) }
-            }
-            return inUse
-        }
+        handover.watch(acceptor)
     }
 
     func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory) {

@@ -13,7 +13,7 @@ import Routing
 ///   is written; other clients are unaffected.
 /// - Backpressure: with `maxClientInFlight` requests outstanding the session stops reading; past
 ///   `clientOutputLimitBytes` of unwritten output it disconnects the client.
-final class RedisClientSession: ClientSession, RoutedSession {
+final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     typealias Wire = RedisWire
 
     let id: Int
@@ -96,16 +96,9 @@ final class RedisClientSession: ClientSession, RoutedSession {
         }
     }
 
-    /// After a reload: moves to the worker's current router once nothing of this session is in flight
-    /// on the old one (so its requests reach each server in order); false while it must wait. The
-    /// worker's hand-over pokes it again until it has moved.
-    func moveToCurrentRouter() -> Bool {
-        if router === worker.router { return true }
-        guard slots.inUse == 0, !waitingForDecision else { return false }
-        router = worker.router
-        worker.loop.deferToEndOfBatch { [self] in processInput() }
-        return true
-    }
+    var currentRouter: ClusterRouter<Wire> { worker.router }
+    var isDeciding: Bool { waitingForDecision }
+    var loop: EventLoop { worker.loop }
 
     func channelClosed(_ channel: SocketChannel, error: Error?) {
         if let error = error as? SystemError, !error.isConnectionLoss {

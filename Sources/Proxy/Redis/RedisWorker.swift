@@ -55,13 +55,7 @@ final class RedisWorker: FrontEnd {
             RedisClientSession(id: id, channel: channel, worker: self, logger: logger)
         }
         router.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
-        handover.sessionsStillOn = { [unowned self] in
-            var inUse = Set<ObjectIdentifier>()
-            acceptor.forEachSession { session in
-                if !session.moveToCurrentRouter() { inUse.insert(ObjectIdentifier(session.router)) }
-            }
-            return inUse
-        }
+        handover.watch(acceptor)
     }
 
     func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory) {

@@ -89,12 +89,7 @@ public final class ProxyServer: @unchecked Sendable {
                 }
             }
         } catch {
-            for (loop, ends) in zip(loops, frontEnds) {
-                onLoop(loop) { for end in ends { end.closeAll() } }
-                loop.shutdown()
-            }
-            loops = []
-            frontEnds = []
+            stopWorkers()
             throw error
         }
         redisAddress = redis
@@ -111,12 +106,7 @@ public final class ProxyServer: @unchecked Sendable {
                 adminLoop?.shutdown()
                 adminLoop = nil
                 adminServer = nil
-                for (loop, ends) in zip(loops, frontEnds) {
-                    onLoop(loop) { for end in ends { end.closeAll() } }
-                    loop.shutdown()
-                }
-                loops = []
-                frontEnds = []
+                stopWorkers()
                 throw error
             }
         }
@@ -156,11 +146,18 @@ public final class ProxyServer: @unchecked Sendable {
             self.adminServer = nil
             self.adminLoop = nil
         }
+        stopWorkers()
+        logger.info("stopped")
+    }
+
+    /// Closes every front end (clients, backend connections) and stops the worker loops.
+    private func stopWorkers() {
         for (loop, ends) in zip(loops, frontEnds) {
             onLoop(loop) { for end in ends { end.closeAll() } }
             loop.shutdown()
         }
-        logger.info("stopped")
+        loops = []
+        frontEnds = []
     }
 
     private func snapshot() -> (clients: Int, inFlight: Int) {
