@@ -79,11 +79,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # ports and processes
 # ----------------------------------------------------------------------------
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(avoid: tuple = ()) -> int:
+    """A loopback TCP port that was free a moment ago (and is none of `avoid`: the kernel may hand
+    the same port out twice in a row, and one process's listeners need ports of their own)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in avoid:
+            return port
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:
@@ -369,9 +373,10 @@ class Metacluster:
                  admin: bool = False, admin_port: Optional[int] = None):
         self.workdir = workdir
         self.port: Optional[int] = (port or free_port()) if redis else None
-        self.mc_port: Optional[int] = (mc_port or free_port()) if (memcached or mc_port) else None
+        self.mc_port: Optional[int] = (mc_port or free_port(avoid=(self.port,))) if (memcached or mc_port) else None
         # the admin HTTP listener (listen.admin), present when admin=True or admin_port is given
-        self.admin_port: Optional[int] = (admin_port or free_port()) if (admin or admin_port) else None
+        self.admin_port: Optional[int] = ((admin_port or free_port(avoid=(self.port, self.mc_port)))
+                                          if (admin or admin_port) else None)
         if self.port is None and self.mc_port is None:
             raise ValueError("metacluster needs a redis or a memcached listener")
         self.proc: Optional[subprocess.Popen] = None
