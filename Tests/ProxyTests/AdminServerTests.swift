@@ -31,7 +31,7 @@ private func sampleStatus() -> ProxyStatus {
         ProxyStatus.Cluster(
             name: name, local: local, state: state, servers: 3, serversDown: state == "up" ? 0 : 1, latencyMicros: latency,
             readRank: rank, backlog: 12, requests: 1_234_567, errors: 3, missedWrites: 40, droppedWrites: 2, replayedWrites: 38,
-            divergentReplies: 1, rejectedWrites: 0, verifiedReads: 2000, verifyMismatches: 3, verifyErrors: 1)
+            divergentReplies: 1, rejectedWrites: 0, unknownOutcomes: 5, verifiedReads: 2000, verifyMismatches: 3, verifyErrors: 1)
     }
     return ProxyStatus(
         version: "1.4.0", uptimeSeconds: 93_784, writeAck: "local", configPath: "/etc/metacluster/\"main\".json",
@@ -457,7 +457,7 @@ private func get(_ path: String, method: String = "GET", extra: String = "") -> 
             + #""listeners":[{"name":"redis","address":"0.0.0.0:6380","clients":17,"protocolErrors":2}],"#
             + #""protocols":[{"name":"redis","readOrder":["a"],"clusters":[{"name":"tokyo","local":false,"state":"down","#
             + #""servers":3,"serversDown":1,"latencyMicros":null,"readRank":0,"backlog":12,"requests":1234567,"errors":3,"#
-            + #""missedWrites":40,"droppedWrites":2,"replayedWrites":38,"divergentReplies":1,"rejectedWrites":0,"#
+            + #""missedWrites":40,"droppedWrites":2,"replayedWrites":38,"divergentReplies":1,"rejectedWrites":0,"unknownOutcomes":5,"#
             + #""verifiedReads":2000,"verifyMismatches":3,"verifyErrors":1}]}]}"#
         #expect(String(decoding: status.jsonBytes(), as: UTF8.self) == expected)
     }

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.proxy_only
 PROTOCOLS = ("redis", "memcached")
 CLUSTERS = ("dc-a", "dc-b")
 COUNTER_FIELDS = ("requests", "errors", "missedWrites", "droppedWrites", "replayedWrites", "divergentReplies",
-                  "rejectedWrites", "verifiedReads", "verifyMismatches", "verifyErrors")
+                  "rejectedWrites", "unknownOutcomes", "verifiedReads", "verifyMismatches", "verifyErrors")
 SCREENSHOT = REPO / "scripts" / "status-screenshot"
 
 

@@ -33,6 +33,9 @@ protocol BackendWire {
     /// The error a client gets when no cluster could take its read.
     static var noClusterReply: [UInt8] { get }
     static func isError(_ reply: UnsafeRawBufferPointer) -> Bool
+    /// Whether `frame` may be sent again when its first attempt's outcome is unknown (see
+    /// `ClusterRouter.keepAfterFailure`).
+    static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool
     /// Whether two clusters' replies to the same read agree about the data (read verification).
     static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool
     /// The frame to keep for delivery later instead of `frame` (e.g. relative expiry made absolute),

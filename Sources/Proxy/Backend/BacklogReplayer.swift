@@ -45,8 +45,14 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
     }
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        // Failures arrive oldest first, so appending keeps them in order ahead of the backlog.
         link.replayInFlight -= 1
+        // A replayed write may have been applied before its connection failed: only writes safe to
+        // repeat go out again; the others count as unknown outcomes (see `ClusterRouter.keepAfterFailure`).
+        guard Wire.isSafeToRepeat(request) else {
+            link.stats.unknownOutcomes.bump()
+            return
+        }
+        // Failures arrive oldest first, so appending keeps them in order ahead of the backlog.
         link.replayRetry.append(Array(request))
         link.stats.backlogEntries.add(1, ordering: .relaxed)
     }

@@ -201,6 +201,21 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         }
     }
 
+    /// A write sent to `shard`'s server whose connection failed before the reply: it may or may not
+    /// have been applied. Writes safe to repeat are kept for replay like any missed write; the others
+    /// (INCR, APPEND, LPUSH, memcached incr/append ...) are not replayed, since applying them twice
+    /// is as wrong as missing them: they are counted as unknown outcomes and logged with their frame.
+    func keepAfterFailure(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
+        if Wire.isSafeToRepeat(frame) { return keepForLater(frame, shard: shard) }
+        shard.stats.unknownOutcomes.bump()
+        if failureLog.allow(now: loop.batchTime) {
+            logger.warning("write with an unknown outcome not replayed", metadata: [
+                "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
+                "request": "\(String(decoding: frame.prefix(120), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " "))",
+            ])
+        }
+    }
+
     /// Keeps `frame` for `shard`'s server; counted as missed, or as dropped when the backlog is full.
     func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
         if let successor {
@@ -271,6 +286,6 @@ private final class SideWriteConsumer<Wire: BackendWire>: ReplyConsumer {
     func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        router.keepForLater(request, shard: router.clusters[cluster].shards[Int(tag)])
+        router.keepAfterFailure(request, shard: router.clusters[cluster].shards[Int(tag)])
     }
 }

@@ -278,9 +278,8 @@ extension RoutedSession {
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
         let slot = Int(tag)
         if slots[slot].isWrite {
-            // Sent but unanswered: it may or may not have been applied. Kept for replay (issue #7
-            // refines this for writes that are not idempotent).
-            router.keepForLater(request, shard: router.clusters[cluster].shards[slots[slot].placement.shard(cluster)])
+            // Sent but unanswered: it may or may not have been applied (see `keepAfterFailure`).
+            router.keepAfterFailure(request, shard: router.clusters[cluster].shards[slots[slot].placement.shard(cluster)])
             recordWrite(slot, cluster: cluster, reply: reply, failed: true)
         } else if slots[slot].isDecision {
             // It may or may not have run there; trying elsewhere could decide differently. Report it.

@@ -61,4 +61,8 @@ enum MemcachedWire: BackendWire {
     static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         MemcachedReplyEquivalence.same(a, b)
     }
+
+    static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
+        MemcachedReplaySafety.isSafeToRepeat(frame)
+    }
 }

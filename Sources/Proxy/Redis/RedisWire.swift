@@ -56,4 +56,8 @@ enum RedisWire: BackendWire {
     static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         a.elementsEqual(b)
     }
+
+    static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
+        ReplaySafety.isSafeToRepeat(frame)
+    }
 }

@@ -24,6 +24,9 @@ final class ClusterStats: Sendable {
     let divergentReplies: StatCounter
     /// Writes this cluster answered with an error while the client got a success.
     let rejectedWrites: StatCounter
+    /// Writes sent here whose connection failed before the reply, and which are not safe to send
+    /// twice (INCR, APPEND, LPUSH ...): not replayed, so the cluster may or may not have them.
+    let unknownOutcomes: StatCounter
     /// Reads this cluster answered that were checked against another cluster, and how they compared.
     let verification: VerificationStats
     let latency = LatencyHistogram()
@@ -69,6 +72,7 @@ final class ClusterStats: Sendable {
         replayedWrites = counter("metacluster_replayed_writes_total")
         divergentReplies = counter("metacluster_divergent_replies_total")
         rejectedWrites = counter("metacluster_rejected_writes_total")
+        unknownOutcomes = counter("metacluster_unknown_outcome_writes_total")
         verification = VerificationStats(protocolName: protocolName, cluster: name, others: clusterNames, metrics: metrics)
     }
 }
