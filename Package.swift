@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "RedisProtocol", dependencies: ["CHiredis"], swiftSettings: hotPathSettings),
         .target(name: "MemcachedProtocol", swiftSettings: hotPathSettings),
         .target(name: "Routing", swiftSettings: hotPathSettings),
+        // The on-disk log behind the per-server write backlog (#7): system calls through EventLoop's Posix.
+        .target(name: "DurableLog", dependencies: ["EventLoop"], swiftSettings: hotPathSettings),
         .target(
             name: "Proxy",
             dependencies: [
@@ -65,6 +67,7 @@ let package = Package(
         .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol"]),
         .testTarget(name: "MemcachedProtocolTests", dependencies: ["MemcachedProtocol"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
+        .testTarget(name: "DurableLogTests", dependencies: ["DurableLog", "EventLoop"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing"]),
     ],
     swiftLanguageModes: [.v6]
