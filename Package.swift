@@ -47,6 +47,7 @@ let package = Package(
                 "RedisProtocol",
                 "MemcachedProtocol",
                 "Routing",
+                "DurableLog",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),

@@ -81,6 +81,16 @@ extension Posix {
     }
 
     /// The names in a directory, without "." and "..", in no particular order.
+    /// `mkdir -p`: every missing directory of `path`, existing ones accepted.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component
+            try mkdir(prefix, mode: mode, existingOK: true)
+            prefix += "/"
+        }
+    }
+
     public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = Glibc.opendir(path) else { throw SystemError("opendir", errno: Glibc.errno) }
         defer { Glibc.closedir(dir) }

@@ -218,6 +218,13 @@ extension ConfigLoaderTests {
         #expect(try load(redisList(#"["h:1"], "hashTag": "$$""#)).clusters[0].redisSharding.hashTag == "$$")
     }
 
+    @Test func backlogStorageOptions() throws {
+        let config = try load(file(extra: #""backlog": {"dir": "/var/lib/mc", "fsync": "always", "maxBytes": 1024}"#))
+        #expect(config.backlog.directory == "/var/lib/mc" && config.backlog.fsync == .always && config.backlog.maxBytes == 1024)
+        let defaults = try load(file(extra: #""backlog": {}"#))
+        #expect(defaults.backlog.directory == nil && defaults.backlog.fsync == .everysec)
+    }
+
     @Test func everyKeyIsDocumented() throws {
         let docs = try String(contentsOf: repositoryRoot.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
         for path in ConfigSchema.documentedPaths {
@@ -276,7 +283,9 @@ private let ruleCases: [RuleCase] = [
     RuleCase("workers as null", file(extra: #""workers": null"#), "workers", "expected an integer, got null"),
     RuleCase("unknown ack policy", file(extra: #""writeAck": "quorum""#), "writeAck", #"expected one of "first", "local", "majority", "all", got "quorum""#),
     RuleCase("failure limit zero", file(extra: #""health": {"failureLimit": 0}"#), "health.failureLimit", "must be between 1 and 1000, got 0"),
-    RuleCase("unknown backlog key", file(extra: #""backlog": {"dir": "/x"}"#), "backlog.dir", "unknown key; allowed keys: maxBytes, maxEntries"),
+    RuleCase("unknown backlog key", file(extra: #""backlog": {"path": "/x"}"#), "backlog.path", "unknown key; allowed keys: maxBytes, maxEntries, dir, fsync"),
+    RuleCase("empty backlog dir", file(extra: #""backlog": {"dir": ""}"#), "backlog.dir", "must not be empty; leave it out to keep backlogs in memory"),
+    RuleCase("unknown fsync policy", file(extra: #""backlog": {"fsync": "sometimes"}"#), "backlog.fsync", "unknown policy \"sometimes\"; expected one of always, everysec, no"),
     RuleCase("idle wait too long", file(extra: #""loopIdleWaitMicros": 10001"#), "loopIdleWaitMicros", "must be between 0 and 10000, got 10001"),
     RuleCase("idle wait negative", file(extra: #""loopIdleWaitMicros": -1"#), "loopIdleWaitMicros", "must be between 0 and 10000, got -1"),
     RuleCase("workers fractional", file(extra: #""workers": 1.5"#), "workers", "expected an integer, got 1.5, which has a fractional part"),

@@ -18,7 +18,7 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
     /// Sends what it can; called by the worker's tick and after each replayed reply.
     func pump() {
         let backend = link.primary
-        guard link.health.state == .up, backend.isReady else { return }
+        guard link.health.state == .up, backend.isReady, !link.retired else { return }
         while link.replayInFlight < window {
             let frame: [UInt8]
             if let retry = link.replayRetry.popFirst() {

@@ -18,7 +18,10 @@ final class ShardLink<Wire: BackendWire> {
     /// One connection per `Wire` variant.
     let backends: [BackendConnection<Wire>]
     var health: ClusterHealth
-    var backlog: MissedWriteBacklog
+    /// Shared with the same server's link in the routers of later reloads.
+    let backlog: BacklogStore
+    /// Replaced by a reload: its backlog now belongs to the new router's link, which replays it.
+    var retired = false
     /// Backlogged writes sent and not yet answered.
     var replayInFlight = 0
     /// Replayed writes whose connection failed before they were answered: they go out again before
@@ -26,7 +29,7 @@ final class ShardLink<Wire: BackendWire> {
     var replayRetry: Deque<[UInt8]> = []
 
     init(cluster: Int, index: Int, server: ServerConfig, stats: ClusterStats, backends: [BackendConnection<Wire>],
-         health: ClusterHealth, backlog: MissedWriteBacklog) {
+         health: ClusterHealth, backlog: BacklogStore) {
         self.cluster = cluster
         self.index = index
         self.server = server

@@ -111,6 +111,8 @@ enum ConfigSchema {
     }
 
     static let verifyKeys = ["sampleRate", "maxInFlight"]
+    /// The backlog section's keys that are not integers.
+    static let backlogStorageKeys = ["dir", "fsync"]
     static let verifyMaxInFlight = 1...100_000
 
     /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
@@ -121,6 +123,7 @@ enum ConfigSchema {
             }
             + timeoutKeys.map { "timeouts.\($0.key)" } + limitKeys.map { "limits.\($0.key)" }
             + healthKeys.map { "health.\($0.key)" } + backlogKeys.map { "backlog.\($0.key)" }
+            + backlogStorageKeys.map { "backlog.\($0)" }
             + verifyKeys.map { "verify.\($0)" }
     }
 }
@@ -149,7 +152,7 @@ struct ConfigValidator {
         let timeouts = self.timeouts(top["timeouts"])
         let limits = integerSection(top["limits"], "limits", ConfigSchema.limitKeys, LimitConfig())
         let health = integerSection(top["health"], "health", ConfigSchema.healthKeys, HealthConfig())
-        let backlog = integerSection(top["backlog"], "backlog", ConfigSchema.backlogKeys, BacklogConfig())
+        let backlog = self.backlog(top["backlog"])
         var writeAck: AckPolicy? = .first
         if let value = top["writeAck"] { writeAck = self.writeAck(value) }
         var allowFlush: Bool? = false
@@ -164,6 +167,42 @@ struct ConfigValidator {
             clusters: clusters,
             timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog,
             allowFlush: allowFlush, verify: verify)
+    }
+
+    private mutating func backlog(_ value: JSONTree?) -> BacklogConfig? {
+        guard var members = value.flatMap({ reader.object($0, at: "backlog", allowed: ConfigSchema.backlogKeys.map(\.key) + ConfigSchema.backlogStorageKeys) }) else {
+            return value == nil ? BacklogConfig() : nil
+        }
+        var valid = true
+        var directory: String? = nil
+        var fsync = BacklogFsync.everysec
+        if let member = members.removeValue(forKey: "dir") {
+            if let text = reader.string(member, at: "backlog.dir"), !text.isEmpty {
+                directory = text
+            } else {
+                if case .string = member { reader.fail("backlog.dir", "must not be empty; leave it out to keep backlogs in memory") }
+                valid = false
+            }
+        }
+        if let member = members.removeValue(forKey: "fsync") {
+            if let text = reader.string(member, at: "backlog.fsync"), let policy = BacklogFsync(rawValue: text) {
+                fsync = policy
+            } else {
+                if case .string(let text) = member {
+                    reader.fail("backlog.fsync", "unknown policy \(ConfigPath.quoted(text)); expected one of \(BacklogFsync.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                valid = false
+            }
+        }
+        // Unknown keys were reported above; the integer keys are checked here.
+        let integers = members.filter { key, _ in ConfigSchema.backlogKeys.contains { $0.key == key } }
+        guard valid, integers.count == members.count else { return nil }
+        guard var config = integerSection(JSONTree.object(integers), "backlog", ConfigSchema.backlogKeys, BacklogConfig()) else {
+            return nil
+        }
+        config.directory = directory
+        config.fsync = fsync
+        return config
     }
 
     private mutating func verify(_ value: JSONTree?) -> VerifyConfig? {

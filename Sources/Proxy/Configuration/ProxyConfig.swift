@@ -88,17 +88,30 @@ public struct HealthConfig: Sendable, Equatable {
     }
 }
 
-/// Bounds of each cluster's backlog of writes it could not take (in memory, per worker loop).
+/// Bounds and storage of the backlogs of writes servers could not take (one per server and worker
+/// loop).
 public struct BacklogConfig: Sendable, Equatable {
     /// File key `maxBytes`, default 64 MiB.
     public var maxBytes: Int
     /// File key `maxEntries`, default 1,000,000.
     public var maxEntries: Int
+    /// Where backlogs are kept on disk, surviving a restart; nil keeps them in memory. File key `dir`.
+    public var directory: String?
+    /// When appended records reach the disk. File key `fsync`: `always`, `everysec` (default), `no`.
+    public var fsync: BacklogFsync
 
-    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000) {
+    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, directory: String? = nil,
+                fsync: BacklogFsync = .everysec) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
+        self.directory = directory
+        self.fsync = fsync
     }
+}
+
+/// `backlog.fsync`.
+public enum BacklogFsync: String, Sendable, Equatable, CaseIterable {
+    case always, everysec, no
 }
 
 /// Listening addresses. A nil listener is not opened.

@@ -1,17 +1,18 @@
 /// What a reload needs from a router: taking over the writes an older router holds for the same
 /// servers, and knowing when it has nothing left in flight.
 extension ClusterRouter {
-    /// Takes `old`'s held writes for every server both routers know (same cluster name and address),
-    /// oldest first, so each server still receives them in order before anything new; from now on
-    /// a write `old` fails to deliver comes here too.
+    /// Takes over from `old` for every server both routers know (same cluster name and address):
+    /// the backlog store is already shared (`BacklogStores`), so only the replayed writes waiting to
+    /// go out again move, ahead of the backlog, and `old` stops replaying; from now on a write `old`
+    /// fails to deliver comes here too.
     func adoptBacklogs(from old: ClusterRouter<Wire>) {
         old.successor = self
         for link in clusters {
             guard let previous = old.clusters.first(where: { $0.name == link.name }) else { continue }
             for shard in link.shards {
                 guard let before = previous.shards.first(where: { $0.server.endpoint == shard.server.endpoint }) else { continue }
-                while let frame = before.replayRetry.popFirst() { _ = shard.backlog.append(frame) }
-                while let frame = before.backlog.popFirst() { _ = shard.backlog.append(frame) }
+                before.retired = true
+                while let frame = before.replayRetry.popFirst() { shard.replayRetry.append(frame) }
             }
         }
     }

@@ -33,6 +33,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     /// Which reads are checked against another cluster (see `RoutedSession+Verification`).
     var verifier: ReadVerifier
     let verifySkipped: StatCounter
+    /// The loop's backlog stores for this protocol (shared with the routers of later reloads).
+    let stores: BacklogStores
     /// The router a reload replaced this one with: writes this one fails to deliver go there.
     var successor: ClusterRouter<Wire>?
     /// Per cluster, this loop's requests and round trips since the last tick.
@@ -43,13 +45,14 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     let isSharded: Bool
 
     init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> (list: [ServerConfig], sharding: ShardingConfig),
-         stats: [ClusterStats], verifySkipped: StatCounter, logger: Logger) {
+         stats: [ClusterStats], verifySkipped: StatCounter, stores: BacklogStores, logger: Logger) {
         self.loop = loop
         // With one cluster there is nothing to verify against: sampling stays off.
         self.verifier = ReadVerifier(
             rate: config.clusters.count > 1 ? config.verify.sampleRate : 0, maxInFlight: config.verify.maxInFlight,
             seed: Posix.monotonicNanoseconds() | 1)
         self.verifySkipped = verifySkipped
+        self.stores = stores
         self.tallies = Array(repeating: RequestTally(), count: config.clusters.count)
         self.policy = config.writeAck
         var localMask: UInt64 = 0
@@ -78,7 +81,12 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
                         failureLimit: config.health.failureLimit,
                         retryInitial: config.timeouts.reconnectMin.nanoseconds,
                         retryMax: config.timeouts.reconnectMax.nanoseconds),
-                    backlog: MissedWriteBacklog(maxBytes: config.backlog.maxBytes, maxEntries: config.backlog.maxEntries))
+                    backlog: stores.store(cluster: cluster.name, server: server, config: config.backlog))
+            }
+            for shard in shards where !shard.backlog.counted {
+                // Writes recovered from disk at start-up are held like any other.
+                shard.backlog.counted = true
+                stats[i].backlogEntries.add(shard.backlog.count, ordering: .relaxed)
             }
             let shardMap = ShardMap(
                 servers: list.map { ShardServer(host: $0.endpoint.host, port: $0.endpoint.port, weight: $0.weight, name: $0.name) },
@@ -158,6 +166,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
 
     private func onTick() {
         let now = Posix.monotonicNanoseconds()
+        stores.syncIfDue(nowMillis: Posix.wallClockMilliseconds())
         for link in clusters {
             let probe = latency.needsProbe(link.index, now: now, interval: probeInterval)
             for shard in link.shards {

@@ -15,6 +15,8 @@ final class MemcachedWorker: FrontEnd {
     var parser: MemcachedRequestParser
     /// The current router; sessions may still be on an older one for a moment after a reload.
     private(set) var router: ClusterRouter<MemcachedWire>
+    /// This loop's backlog stores, kept across reloads.
+    private let stores: BacklogStores
     private let handover: RouterHandover<MemcachedWire>
     private let verifySkipped: StatCounter
     private let logger: Logger
@@ -32,6 +34,7 @@ final class MemcachedWorker: FrontEnd {
         self.loop = loop
         self.verifySkipped = verifySkipped
         self.handover = RouterHandover(loop: loop)
+        self.stores = BacklogStores(protocolName: "memcached", loopIndex: loop.index, logger: logger)
         self.limits = config.limits
         self.allowFlush = config.allowFlush
         self.parser = MemcachedRequestParser(limits: MemcachedLimits(
@@ -43,7 +46,7 @@ final class MemcachedWorker: FrontEnd {
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
-        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, verifySkipped: verifySkipped, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) }, stats: stats, verifySkipped: verifySkipped, stores: stores, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)
@@ -61,7 +64,7 @@ final class MemcachedWorker: FrontEnd {
             maxValueBytes: config.limits.maxValueBytes, maxLineBytes: config.limits.maxInlineBytes))
         let fresh = ClusterRouter<MemcachedWire>(
             loop: loop, config: config, servers: { ($0.memcached, $0.memcachedSharding) },
-            stats: directory.stats(protocol: "memcached", config: config), verifySkipped: verifySkipped, logger: logger)
+            stats: directory.stats(protocol: "memcached", config: config), verifySkipped: verifySkipped, stores: stores, logger: logger)
         handover.replace(router, with: fresh)
         router = fresh
         fresh.start()
@@ -88,5 +91,6 @@ final class MemcachedWorker: FrontEnd {
         acceptor.closeAll()
         router.close()
         handover.closeAll()
+        stores.closeAll()
     }
 }

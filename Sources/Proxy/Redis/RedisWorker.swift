@@ -21,6 +21,8 @@ final class RedisWorker: FrontEnd {
     let advertisedVersion: String
     /// The current router; sessions may still be on an older one for a moment after a reload.
     private(set) var router: ClusterRouter<RedisWire>
+    /// This loop's backlog stores, kept across reloads.
+    private let stores: BacklogStores
     private let handover: RouterHandover<RedisWire>
     private let verifySkipped: StatCounter
     /// The listener's shared client count and protocol-error counter.
@@ -35,6 +37,7 @@ final class RedisWorker: FrontEnd {
         self.loop = loop
         self.verifySkipped = verifySkipped
         self.handover = RouterHandover(loop: loop)
+        self.stores = BacklogStores(protocolName: "redis", loopIndex: loop.index, logger: logger)
         self.clientCount = clientCount
         self.startedAt = startedAt
         self.limits = config.limits
@@ -47,7 +50,7 @@ final class RedisWorker: FrontEnd {
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
-        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, verifySkipped: verifySkipped, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, verifySkipped: verifySkipped, stores: stores, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)
@@ -67,7 +70,7 @@ final class RedisWorker: FrontEnd {
             maxInlineBytes: config.limits.maxInlineBytes))
         let fresh = ClusterRouter<RedisWire>(
             loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) },
-            stats: directory.stats(protocol: "redis", config: config), verifySkipped: verifySkipped, logger: logger)
+            stats: directory.stats(protocol: "redis", config: config), verifySkipped: verifySkipped, stores: stores, logger: logger)
         fresh.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
         handover.replace(router, with: fresh)
         router = fresh
@@ -121,6 +124,7 @@ final class RedisWorker: FrontEnd {
         acceptor.closeAll()
         router.close()
         handover.closeAll()
+        stores.closeAll()
     }
 }
 
