@@ -30,7 +30,7 @@ private func sampleStatus() -> ProxyStatus {
     func cluster(_ name: String, local: Bool, state: String, rank: Int, latency: Int64?) -> ProxyStatus.Cluster {
         ProxyStatus.Cluster(
             name: name, local: local, state: state, servers: 3, serversDown: state == "up" ? 0 : 1, latencyMicros: latency,
-            readRank: rank, backlog: 12, requests: 1_234_567, errors: 3, missedWrites: 40, droppedWrites: 2, replayedWrites: 38,
+            readRank: rank, backlog: 12, backlogOldestSeconds: 7, needsResync: false, requests: 1_234_567, errors: 3, missedWrites: 40, droppedWrites: 2, replayedWrites: 38,
             divergentReplies: 1, rejectedWrites: 0, unknownOutcomes: 5, verifiedReads: 2000, verifyMismatches: 3, verifyErrors: 1)
     }
     return ProxyStatus(
@@ -456,7 +456,7 @@ private func get(_ path: String, method: String = "GET", extra: String = "") -> 
             + #""lastReload":{"atUnixSeconds":1700000000,"applied":false,"message":"clusters[1].redis: bad address\n\"x\""},"#
             + #""listeners":[{"name":"redis","address":"0.0.0.0:6380","clients":17,"protocolErrors":2}],"#
             + #""protocols":[{"name":"redis","readOrder":["a"],"clusters":[{"name":"tokyo","local":false,"state":"down","#
-            + #""servers":3,"serversDown":1,"latencyMicros":null,"readRank":0,"backlog":12,"requests":1234567,"errors":3,"#
+            + #""servers":3,"serversDown":1,"latencyMicros":null,"readRank":0,"backlog":12,"backlogOldestSeconds":7,"needsResync":false,"requests":1234567,"errors":3,"#
             + #""missedWrites":40,"droppedWrites":2,"replayedWrites":38,"divergentReplies":1,"rejectedWrites":0,"unknownOutcomes":5,"#
             + #""verifiedReads":2000,"verifyMismatches":3,"verifyErrors":1}]}]}"#
         #expect(String(decoding: status.jsonBytes(), as: UTF8.self) == expected)

@@ -283,7 +283,7 @@ private let ruleCases: [RuleCase] = [
     RuleCase("workers as null", file(extra: #""workers": null"#), "workers", "expected an integer, got null"),
     RuleCase("unknown ack policy", file(extra: #""writeAck": "quorum""#), "writeAck", #"expected one of "first", "local", "majority", "all", got "quorum""#),
     RuleCase("failure limit zero", file(extra: #""health": {"failureLimit": 0}"#), "health.failureLimit", "must be between 1 and 1000, got 0"),
-    RuleCase("unknown backlog key", file(extra: #""backlog": {"path": "/x"}"#), "backlog.path", "unknown key; allowed keys: maxBytes, maxEntries, dir, fsync"),
+    RuleCase("unknown backlog key", file(extra: #""backlog": {"path": "/x"}"#), "backlog.path", "unknown key; allowed keys: maxBytes, maxEntries, replayRate, dir, fsync"),
     RuleCase("empty backlog dir", file(extra: #""backlog": {"dir": ""}"#), "backlog.dir", "must not be empty; leave it out to keep backlogs in memory"),
     RuleCase("unknown fsync policy", file(extra: #""backlog": {"fsync": "sometimes"}"#), "backlog.fsync", "unknown policy \"sometimes\"; expected one of always, everysec, no"),
     RuleCase("idle wait too long", file(extra: #""loopIdleWaitMicros": 10001"#), "loopIdleWaitMicros", "must be between 0 and 10000, got 10001"),

@@ -122,6 +122,8 @@ extension ProxyStatus.Cluster {
         S.member("latencyMicros", &out); S.json(latencyMicros, &out)
         S.member("readRank", &out); S.json(readRank, &out)
         S.member("backlog", &out); S.json(backlog, &out)
+        S.member("backlogOldestSeconds", &out); S.json(backlogOldestSeconds, &out)
+        S.member("needsResync", &out); S.json(needsResync, &out)
         S.member("requests", &out); S.json(requests, &out)
         S.member("errors", &out); S.json(errors, &out)
         S.member("missedWrites", &out); S.json(missedWrites, &out)

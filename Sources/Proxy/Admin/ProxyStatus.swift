@@ -44,6 +44,10 @@ struct ProxyStatus: Sendable, Equatable {
         /// 1 = first choice for reads; 0 = not ranked (no server can serve).
         var readRank: Int
         var backlog: Int
+        /// Seconds the oldest held write has waited, nil with nothing held.
+        var backlogOldestSeconds: Int64?
+        /// A write did not fit in a backlog: the cluster has lost writes and needs a resync.
+        var needsResync: Bool
         var requests: UInt64
         var errors: UInt64
         var missedWrites: UInt64

@@ -77,7 +77,8 @@ enum StatusPage {
 
     private static func row(_ c: ProxyStatus.Cluster) -> String {
         var text = #"<td class="l">"# + esc(c.name) + (c.local ? #" <span class="tag">local</span>"# : "") + "</td>"
-        text += #"<td class="l"><span class="state "# + stateClass(c.state) + #"">"# + esc(c.state) + "</span></td>"
+        text += #"<td class="l"><span class="state "# + stateClass(c.state) + #"">"# + esc(c.state) + "</span>"
+            + (c.needsResync ? #" <span class="state down">needs resync</span>"# : "") + "</td>"
         text += "<td>\(c.serversDown)/\(c.servers)</td><td>" + latency(c.latencyMicros) + "</td>"
         text += "<td>" + (c.readRank > 0 ? "\(c.readRank)" : "–") + "</td>"
         let counts = [
@@ -190,7 +191,8 @@ enum StatusPage {
           headings.map((h, i) => i < 2 ? '<th class="l">' + h + "</th>" : "<th>" + h + "</th>").join("") +
           "</tr></thead><tbody>" + rows.map(r => "<tr>" + r + "</tr>").join("") + "</tbody></table></div>";
         const row = c => '<td class="l">' + esc(c.name) + (c.local ? ' <span class="tag">local</span>' : "") + "</td>" +
-          '<td class="l"><span class="state ' + stateClass(c.state) + '">' + esc(c.state) + "</span></td>" +
+          '<td class="l"><span class="state ' + stateClass(c.state) + '">' + esc(c.state) + "</span>" +
+          (c.needsResync ? ' <span class="state down">needs resync</span>' : "") + "</td>" +
           "<td>" + c.serversDown + "/" + c.servers + "</td><td>" + latency(c.latencyMicros) + "</td>" +
           "<td>" + (c.readRank > 0 ? String(c.readRank) : "–") + "</td>" +
           [Math.max(c.backlog, 0), c.missedWrites, c.droppedWrites, c.replayedWrites, c.requests, c.errors, c.verifiedReads]

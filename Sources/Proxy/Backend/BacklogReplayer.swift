@@ -9,17 +9,28 @@ import Logging
 final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
     unowned(unsafe) let link: ShardLink<Wire>
     private let window: Int
+    /// Writes per second (0: unpaced), and a token bucket holding up to a tenth of a second's worth.
+    private let rate: Double
+    private var tokens: Double
+    private var refilledAt = Posix.monotonicNanoseconds()
 
-    init(link: ShardLink<Wire>, window: Int = 64) {
+    init(link: ShardLink<Wire>, window: Int = 64, rate: Int) {
         self.link = link
         self.window = window
+        self.rate = Double(rate)
+        self.tokens = max(Double(rate) / 10, 1)
     }
 
     /// Sends what it can; called by the worker's tick and after each replayed reply.
     func pump() {
         let backend = link.primary
         guard link.health.state == .up, backend.isReady, !link.retired else { return }
-        while link.replayInFlight < window {
+        if rate > 0 {
+            let now = Posix.monotonicNanoseconds()
+            tokens = min(max(rate / 10, 1), tokens + Double(now &- refilledAt) * rate / 1e9)
+            refilledAt = now
+        }
+        while link.replayInFlight < window && (rate == 0 || tokens >= 1) {
             let frame: [UInt8]
             if let retry = link.replayRetry.popFirst() {
                 frame = retry
@@ -34,6 +45,7 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
                 return
             }
             link.replayInFlight += 1
+            tokens -= 1
             link.stats.backlogEntries.subtract(1, ordering: .relaxed)
         }
     }

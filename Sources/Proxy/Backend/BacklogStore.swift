@@ -1,4 +1,6 @@
+import DequeModule
 import DurableLog
+import EventLoop
 import Logging
 import Routing
 
@@ -15,6 +17,11 @@ final class BacklogStore {
     private let disk: SegmentLog?
     private let logger: Logger
     private(set) var isEmpty = true
+    /// Set when a write did not fit: every later write is refused too until the backlog has drained,
+    /// so the server never gets a later write without the earlier ones (it needs a resync anyway).
+    private(set) var overflowed = false
+    /// Arrival times of the writes held in memory (a disk log keeps its own).
+    private var memoryTimes: Deque<Int64> = []
     /// The server's address, for logs.
     let label: String
     /// Whether the writes it held when opened are in the cluster's `backlogEntries` yet.
@@ -38,12 +45,14 @@ final class BacklogStore {
     var count: Int { memory?.count ?? disk!.count }
     var bytes: Int { memory?.bytes ?? disk!.bytes }
     /// Wall-clock milliseconds of the oldest held write's arrival (disk backlogs only).
-    var oldestMillis: Int64? { disk?.oldestAppendedAtMillis }
+    var oldestMillis: Int64? { memory != nil ? memoryTimes.first : disk!.oldestAppendedAtMillis }
 
     func append(_ frame: [UInt8]) -> Bool {
+        guard !overflowed else { return false }
         let accepted: Bool
         if memory != nil {
             accepted = memory!.append(frame)
+            if accepted { memoryTimes.append(Posix.wallClockMilliseconds()) }
         } else {
             do {
                 accepted = try disk!.append(frame)
@@ -52,7 +61,7 @@ final class BacklogStore {
                 accepted = false
             }
         }
-        if accepted { isEmpty = false }
+        if accepted { isEmpty = false } else { overflowed = true }
         return accepted
     }
 
@@ -60,6 +69,7 @@ final class BacklogStore {
         let frame: [UInt8]?
         if memory != nil {
             frame = memory!.popFirst()
+            if frame != nil { _ = memoryTimes.popFirst() }
             isEmpty = memory!.isEmpty
         } else {
             do {
@@ -71,6 +81,7 @@ final class BacklogStore {
                 isEmpty = true
             }
         }
+        if isEmpty { overflowed = false }
         return frame
     }
 

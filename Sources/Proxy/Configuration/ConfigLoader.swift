@@ -107,7 +107,10 @@ enum ConfigSchema {
     }
 
     static var backlogKeys: [(key: String, range: ClosedRange<Int>, field: WritableKeyPath<BacklogConfig, Int>)] {
-        [("maxBytes", 0...68_719_476_736, \.maxBytes), ("maxEntries", 0...100_000_000, \.maxEntries)]
+        [
+            ("maxBytes", 0...68_719_476_736, \.maxBytes), ("maxEntries", 0...100_000_000, \.maxEntries),
+            ("replayRate", 0...100_000_000, \.replayRate),
+        ]
     }
 
     static let verifyKeys = ["sampleRate", "maxInFlight"]

@@ -95,15 +95,19 @@ public struct BacklogConfig: Sendable, Equatable {
     public var maxBytes: Int
     /// File key `maxEntries`, default 1,000,000.
     public var maxEntries: Int
+    /// Replayed writes per second per server and worker loop, so a returning server is not flooded
+    /// (0: as fast as the server answers). File key `replayRate`, default 50,000.
+    public var replayRate: Int
     /// Where backlogs are kept on disk, surviving a restart; nil keeps them in memory. File key `dir`.
     public var directory: String?
     /// When appended records reach the disk. File key `fsync`: `always`, `everysec` (default), `no`.
     public var fsync: BacklogFsync
 
-    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, directory: String? = nil,
-                fsync: BacklogFsync = .everysec) {
+    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, replayRate: Int = 50_000,
+                directory: String? = nil, fsync: BacklogFsync = .everysec) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
+        self.replayRate = replayRate
         self.directory = directory
         self.fsync = fsync
     }

@@ -94,7 +94,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             let link = ClusterLink<Wire>(
                 index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], shards: shards, shardMap: shardMap)
             clusters.append(link)
-            replayers.append(shards.map { BacklogReplayer(link: $0) })
+            replayers.append(shards.map { BacklogReplayer(link: $0, rate: config.backlog.replayRate) })
         }
         _ = ranking.update(healthyMask: healthyMask, latency: latency)
     }
@@ -193,7 +193,10 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         let healthy = ranking.order.prefix(ranking.healthyCount)
         for link in clusters {
             let rank = healthy.firstIndex(of: link.index).map { $0 - healthy.startIndex + 1 } ?? 0
-            let view = ClusterStats.LoopView(readRank: rank, serversDown: link.shardsDown, latencyNanos: latency.estimate(link.index))
+            let oldest = link.shards.compactMap { $0.backlog.isEmpty ? nil : $0.backlog.oldestMillis }.min()
+            let view = ClusterStats.LoopView(
+                readRank: rank, serversDown: link.shardsDown, latencyNanos: latency.estimate(link.index),
+                oldestBacklogMillis: oldest)
             link.stats.loopViews.withLock { $0[loop.index] = view }
         }
     }
@@ -243,6 +246,12 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             shard.stats.backlogEntries.add(1, ordering: .relaxed)
         } else {
             shard.stats.droppedWrites.bump()
+            if !shard.stats.needsResync.exchange(true, ordering: .relaxed) {
+                logger.critical("backlog full: cluster has lost writes and needs a resync", metadata: [
+                    "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
+                    "entries": "\(shard.backlog.count)", "bytes": "\(shard.backlog.bytes)",
+                ])
+            }
             if failureLog.allow(now: loop.batchTime) {
                 logger.error("backlog full, write dropped for server", metadata: [
                     "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",

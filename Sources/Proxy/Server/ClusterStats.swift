@@ -30,6 +30,9 @@ final class ClusterStats: Sendable {
     /// Reads this cluster answered that were checked against another cluster, and how they compared.
     let verification: VerificationStats
     let latency = LatencyHistogram()
+    /// Set when a write did not fit in one of this cluster's backlogs: the cluster has lost writes and
+    /// needs a resync from another cluster (sticky until the proxy restarts).
+    let needsResync = Atomic<Bool>(false)
     /// Writes now held in this cluster's backlogs, across loops.
     let backlogEntries = Atomic<Int>(0)
     /// Servers of this cluster currently seen as down, summed over the loops (each loop judges its own).
@@ -44,6 +47,8 @@ final class ClusterStats: Sendable {
         var readRank: Int
         var serversDown: Int
         var latencyNanos: UInt64?
+        /// Arrival time (wall-clock ms) of the oldest write this loop holds for the cluster.
+        var oldestBacklogMillis: Int64? = nil
     }
 
     /// The worst view: not ranked if any loop cannot rank it (else the first loop's rank), the most
@@ -54,7 +59,8 @@ final class ClusterStats: Sendable {
             return LoopView(
                 readRank: ranks.contains(0) || ranks.isEmpty ? 0 : (views[0]?.readRank ?? ranks.max()!),
                 serversDown: views.values.map(\.serversDown).max() ?? 0,
-                latencyNanos: views.values.compactMap(\.latencyNanos).max())
+                latencyNanos: views.values.compactMap(\.latencyNanos).max(),
+                oldestBacklogMillis: views.values.compactMap(\.oldestBacklogMillis).min())
         }
     }
 

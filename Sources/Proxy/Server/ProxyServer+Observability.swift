@@ -30,6 +30,7 @@ extension ProxyServer {
         if let address = adminAddress {
             listeners.append(.init(name: "admin", address: "\(address)", clients: adminServer?.connectionCount ?? 0, protocolErrors: 0))
         }
+        let now = Posix.wallClockMilliseconds()
         let protocols = protocolStats(config).map { name, clusters, servers in
             let views = zip(clusters, servers).map { s, count in
                 let view = s.view
@@ -39,6 +40,8 @@ extension ProxyServer {
                     state: down == 0 ? "up" : (down >= count ? "down" : "degraded"),
                     servers: count, serversDown: down, latencyMicros: view.latencyNanos.map { Int64($0 / 1000) },
                     readRank: view.readRank, backlog: s.backlogEntries.load(ordering: .relaxed),
+                    backlogOldestSeconds: view.oldestBacklogMillis.map { max(0, now - $0) / 1000 },
+                    needsResync: s.needsResync.load(ordering: .relaxed),
                     requests: s.requests.value, errors: s.errors.value, missedWrites: s.missedWrites.value,
                     droppedWrites: s.droppedWrites.value, replayedWrites: s.replayedWrites.value,
                     divergentReplies: s.divergentReplies.value, rejectedWrites: s.rejectedWrites.value,
@@ -69,6 +72,9 @@ extension ProxyServer {
                 metrics.setGauge("metacluster_cluster_read_rank", labels, Double(view.readRank))
                 metrics.setGauge("metacluster_cluster_latency_seconds", labels, Double(view.latencyNanos ?? 0) / 1e9)
                 metrics.setGauge("metacluster_backlog_entries", labels, Double(s.backlogEntries.load(ordering: .relaxed)))
+                metrics.setGauge("metacluster_backlog_oldest_seconds", labels,
+                                 view.oldestBacklogMillis.map { Double(max(0, Posix.wallClockMilliseconds() - $0)) / 1000 } ?? 0)
+                metrics.setGauge("metacluster_cluster_needs_resync", labels, s.needsResync.load(ordering: .relaxed) ? 1 : 0)
                 all.append(s)
             }
         }
