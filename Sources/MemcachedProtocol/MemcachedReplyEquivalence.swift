@@ -57,11 +57,12 @@ public enum MemcachedReplyEquivalence {
 
     private static let perCopy: [UInt8] = [UInt8(ascii: "c"), UInt8(ascii: "t"), UInt8(ascii: "h"), UInt8(ascii: "l")]
 
+    /// Index of the `\r` of the first CRLF at or after `from`.
     private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> Int? {
-        var i = from
-        while i + 1 < bytes.count {
-            if bytes[i] == 13 && bytes[i + 1] == 10 { return i }
-            i += 1
+        var at = from
+        while let cr = MemcachedScan.firstIndex(of: 13, in: bytes, from: at, to: bytes.count) {
+            if cr + 1 < bytes.count && bytes[cr + 1] == 10 { return cr }
+            at = cr + 1
         }
         return nil
     }
