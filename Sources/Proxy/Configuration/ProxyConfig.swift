@@ -96,14 +96,14 @@ public struct BacklogConfig: Sendable, Equatable {
     /// File key `maxEntries`, default 1,000,000.
     public var maxEntries: Int
     /// Replayed writes per second per server and worker loop, so a returning server is not flooded
-    /// (0: as fast as the server answers). File key `replayRate`, default 50,000.
+    /// (0: as fast as the server answers, 64 in flight). File key `replayRate`, default 0.
     public var replayRate: Int
     /// Where backlogs are kept on disk, surviving a restart; nil keeps them in memory. File key `dir`.
     public var directory: String?
     /// When appended records reach the disk. File key `fsync`: `always`, `everysec` (default), `no`.
     public var fsync: BacklogFsync
 
-    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, replayRate: Int = 50_000,
+    public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, replayRate: Int = 0,
                 directory: String? = nil, fsync: BacklogFsync = .everysec) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
