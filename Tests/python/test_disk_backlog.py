@@ -89,3 +89,31 @@ def test_a_damaged_segment_is_reported_and_the_records_before_it_replayed(stack:
     # The keys replayed are a prefix of the writes, in order: k0 .. k(n-1), nothing after a gap.
     n = len(keys)
     assert 0 < n < 50 and keys == {f"k{i}" for i in range(n)}, sorted(keys)
+
+
+def test_fewer_workers_after_a_restart_still_replay_every_loops_backlog(stack: Stack, tmp_path: Path):
+    import redis
+    local = stack.redis_server()
+    remote = stack.redis_server()
+    remote.stop()
+    directory = tmp_path / "backlog"
+    m = start_proxy(stack, local.port, remote.port, directory)  # two workers
+
+    def loops_with_segments() -> set:
+        return {Path(d).name for d, _, fs in os.walk(directory) if any(f.endswith(".seg") for f in fs)}
+    # The kernel spreads connections over the two loops: write over fresh connections until both hold some.
+    i = 0
+    while loops_with_segments() != {"loop-0", "loop-1"}:
+        assert i < 2000, f"connections never reached both loops: {loops_with_segments()}"
+        c = redis.Redis(port=m.port)
+        for _ in range(5):
+            c.set(f"k{i}", i)
+            i += 1
+        c.close()
+    m.stop()
+    remote.start()
+    m2 = stack.clusters([local.port, remote.port], workers=1, timeouts={"reconnectMinMs": 20, "reconnectMaxMs": 200},
+                        config_extra={"backlog": {"dir": str(directory), "fsync": "always"}})
+    assert m2.wait_log("backlog of a retired loop taken over", timeout=5)
+    wait_until(lambda: redis_contents(remote.port) == redis_contents(local.port), 10,
+               "the remote holding every write of both loops")

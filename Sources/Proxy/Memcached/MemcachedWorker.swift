@@ -34,7 +34,7 @@ final class MemcachedWorker: FrontEnd {
         self.loop = loop
         self.verifySkipped = verifySkipped
         self.handover = RouterHandover(loop: loop)
-        self.stores = BacklogStores(protocolName: "memcached", loopIndex: loop.index, logger: logger)
+        self.stores = BacklogStores(protocolName: "memcached", loopIndex: loop.index, loopCount: config.workers, logger: logger)
         self.limits = config.limits
         self.allowFlush = config.allowFlush
         self.parser = MemcachedRequestParser(limits: MemcachedLimits(

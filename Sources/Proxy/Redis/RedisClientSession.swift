@@ -68,7 +68,6 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     func processInput() {
         guard moveToCurrentRouter() else { return }
         let input = channel.input
-        let limits = worker.limits
         while !closeWhenDone && !waitingForBarrier && !waitingForDecision && channel.state == .open {
             if pauseIfTooManyInFlight() { return }
             let bytes = input.readable

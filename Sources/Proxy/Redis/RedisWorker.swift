@@ -37,7 +37,7 @@ final class RedisWorker: FrontEnd {
         self.loop = loop
         self.verifySkipped = verifySkipped
         self.handover = RouterHandover(loop: loop)
-        self.stores = BacklogStores(protocolName: "redis", loopIndex: loop.index, logger: logger)
+        self.stores = BacklogStores(protocolName: "redis", loopIndex: loop.index, loopCount: config.workers, logger: logger)
         self.clientCount = clientCount
         self.startedAt = startedAt
         self.limits = config.limits
