@@ -42,20 +42,20 @@ extension ClusterRouter {
     /// The cluster a read with `placement` goes to first: the best ranked one whose server for it can
     /// serve, else the best ranked one at all.
     func readTarget(_ placement: Placement) -> Int? {
-        var skipped: UInt64 = 0
-        while let c = ranking.candidate(after: skipped) {
-            if clusters[c].shards[placement.shard(c)].isReadable { return c }
-            skipped |= 1 << UInt64(c)
-        }
-        return ranking.candidate(after: 0)
+        bestRanked { clusters[$0].shards[placement.shard($0)].isReadable }
     }
 
     /// The cluster whole-keyspace reads go to: the best ranked one whose every server can serve,
     /// else the best ranked one at all.
     func wholeKeyspaceTarget() -> Int? {
+        bestRanked { clusters[$0].isWhollyReadable }
+    }
+
+    /// The best ranked cluster that `fits`, else the best ranked one at all.
+    private func bestRanked(_ fits: (Int) -> Bool) -> Int? {
         var skipped: UInt64 = 0
         while let c = ranking.candidate(after: skipped) {
-            if clusters[c].isWhollyReadable { return c }
+            if fits(c) { return c }
             skipped |= 1 << UInt64(c)
         }
         return ranking.candidate(after: 0)

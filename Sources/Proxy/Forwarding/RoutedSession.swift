@@ -37,7 +37,7 @@ extension RoutedSession {
         slots[slot].isWrite = false
         slots[slot].quiet = quiet
         if let key { router.place(key: key, into: &slots[slot].placement) }
-        if let verifyKey, router.verifier.sample() { slots[slot].verify = VerifySample(frame: Array(frame), key: Array(verifyKey)) }
+        sampleForVerification(slot, frame, verifyKey)
         sendRead(slot, frame, lastError: nil)
     }
 
@@ -49,8 +49,16 @@ extension RoutedSession {
         slots[slot].placement.copy(from: placement)
         slots[slot].split = split
         slots[slot].part = part
-        if let verifyKey, router.verifier.sample() { slots[slot].verify = VerifySample(frame: Array(frame), key: Array(verifyKey)) }
+        sampleForVerification(slot, frame, verifyKey)
         sendRead(slot, frame, lastError: nil)
+    }
+
+    /// Picks the read for verification (`RoutedSession+Verification`) when the sampler says so.
+    @inline(__always)
+    private func sampleForVerification(_ slot: Int, _ frame: UnsafeRawBufferPointer, _ verifyKey: UnsafeRawBufferPointer?) {
+        if let verifyKey, router.verifier.sample() {
+            slots[slot].verify = VerifySample(frame: Array(frame), key: Array(verifyKey))
+        }
     }
 
     private func sendRead(_ slot: Int, _ frame: UnsafeRawBufferPointer, lastError: UnsafeRawBufferPointer?) {

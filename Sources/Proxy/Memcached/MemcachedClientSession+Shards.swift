@@ -18,6 +18,13 @@ extension MemcachedClientSession {
         body(UnsafeRawBufferPointer(rebasing: frame[range]))
     }
 
+    /// Where `request`'s key lives (unset for a keyless request or an unsharded router).
+    func placement(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) -> Placement {
+        var placement = Placement()
+        withRoutingKey(frame, request) { if let key = $0 { router.place(key: key, into: &placement) } }
+        return placement
+    }
+
     /// Splits a get/gets/gat/gats whose keys live on different servers; false when it need not be.
     func splitRetrieval(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) -> Bool {
         guard router.isSharded, request.keys.count > 1 else { return false }

@@ -221,8 +221,7 @@ final class MemcachedClientSession: ClientSession, RoutedSession, RouterSwitchin
         delete.append(contentsOf: frame[key])
         if request.command == .metaSet && request.base64Key { delete.append(contentsOf: " b".utf8) }
         delete.append(contentsOf: "\r\n".utf8)
-        var placement = Placement()
-        withRoutingKey(frame, request) { if let key = $0 { router.place(key: key, into: &placement) } }
+        let placement = placement(frame, request)
         delete.withUnsafeBytes { router.replicate($0, placement: placement, except: 0) }
     }
 
@@ -278,28 +277,27 @@ final class MemcachedClientSession: ClientSession, RoutedSession, RouterSwitchin
     /// gat/gats and mg with T read from one cluster and change the item's expiry there: the other
     /// clusters get the same expiry as a touch, so the copies expire together.
     private func readAndTouch(_ frame: UnsafeRawBufferPointer, _ request: MemcachedRequest) {
-        var placement = Placement()
-        withRoutingKey(frame, request) { if let key = $0 { router.place(key: key, into: &placement) } }
-        let serving = router.readTarget(placement)
-        if request.command == .metaGet {
-            forwardRead(frame, request)
-        } else if !splitRetrieval(frame, request) {
-            withRoutingKey(frame, request) { read(frame, key: $0) }
-        }
         var touch: [UInt8] = []
         if request.command == .metaGet {
+            // The serving cluster is chosen before the read goes out, as the read will choose it.
+            let placement = placement(frame, request)
+            let except: UInt64 = router.readTarget(placement).map { 1 << UInt64($0) } ?? 0
+            forwardRead(frame, request)
             MemcachedEncoder.metaTouchEffect(request, frame: frame, into: &touch)
-            let except: UInt64 = serving.map { 1 << UInt64($0) } ?? 0
             touch.withUnsafeBytes { router.replicate($0, placement: placement, except: except) }
-        } else {
-            for key in request.keys {
-                let keyBytes = UnsafeRawBufferPointer(rebasing: frame[key])
-                router.place(key: keyBytes, into: &placement)
-                let except: UInt64 = router.readTarget(placement).map { 1 << UInt64($0) } ?? 0
-                touch.removeAll(keepingCapacity: true)
-                MemcachedEncoder.touch(key: keyBytes, exptime: request.exptime, into: &touch)
-                touch.withUnsafeBytes { router.replicate($0, placement: placement, except: except) }
-            }
+            return
+        }
+        if !splitRetrieval(frame, request) {
+            withRoutingKey(frame, request) { read(frame, key: $0) }
+        }
+        var placement = Placement()
+        for key in request.keys {
+            let keyBytes = UnsafeRawBufferPointer(rebasing: frame[key])
+            router.place(key: keyBytes, into: &placement)
+            let except: UInt64 = router.readTarget(placement).map { 1 << UInt64($0) } ?? 0
+            touch.removeAll(keepingCapacity: true)
+            MemcachedEncoder.touch(key: keyBytes, exptime: request.exptime, into: &touch)
+            touch.withUnsafeBytes { router.replicate($0, placement: placement, except: except) }
         }
     }
 
