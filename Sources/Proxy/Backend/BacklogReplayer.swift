@@ -13,6 +13,9 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
     private let rate: Double
     private var tokens: Double
     private var refilledAt = Posix.monotonicNanoseconds()
+    /// Called when the last held write has been delivered: the server can serve reads again, so the
+    /// read ranking should not wait for the next tick to know it.
+    var drained: (() -> Void)?
 
     init(link: ShardLink<Wire>, window: Int = 64, rate: Int) {
         self.link = link
@@ -54,6 +57,7 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
         link.replayInFlight -= 1
         link.stats.replayedWrites.bump()
         pump()
+        if link.heldWrites == 0 { drained?() }
     }
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {

@@ -1,6 +1,5 @@
 import EventLoop
 import Routing
-import Synchronization
 
 /// One cluster as one loop sees it for one protocol: its servers (shards) and how keys map onto
 /// them. Loop-confined.
@@ -38,10 +37,7 @@ final class ClusterLink<Wire: BackendWire> {
     /// Servers this loop sees as down.
     var shardsDown: Int { shards.reduce(0) { $0 + ($1.health.state == .up ? 0 : 1) } }
 
-    /// For INFO and stats: `up` when no loop sees a server down, `down` when this loop sees every
-    /// server down, `degraded` otherwise (the keys of the down servers are read from other clusters).
-    var stateName: String {
-        if stats.shardsDown.load(ordering: .relaxed) == 0 { return "up" }
-        return shardsDown == shards.count ? "down" : "degraded"
-    }
+    /// For INFO and stats: the state every loop's published view adds up to (see `ClusterStats.view`),
+    /// as /status and /metrics show it.
+    var stateName: String { stats.view.state(servers: shards.count) }
 }

@@ -97,6 +97,9 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             replayers.append(shards.map { BacklogReplayer(link: $0, rate: config.backlog.replayRate) })
         }
         _ = ranking.update(healthyMask: healthyMask, latency: latency)
+        for replayer in replayers.joined() {
+            replayer.drained = { [unowned self] in if !self.refreshRanking() { self.publishRanking() } }
+        }
     }
 
     /// Connects every server's primary connection eagerly and starts the periodic tick.
@@ -121,13 +124,15 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         return mask
     }
 
-    /// Recomputes the read order; ranking changes are logged at info level.
-    func refreshRanking() {
-        if ranking.update(healthyMask: healthyMask, latency: latency) {
-            publishRanking()
-            let order = ranking.order.prefix(ranking.healthyCount).map { clusters[$0].name }
-            logger.info("read ranking changed", metadata: ["order": "\(order.joined(separator: ","))"])
-        }
+    /// Recomputes the read order; a change is published and logged at info level. Returns whether
+    /// the order changed.
+    @discardableResult
+    func refreshRanking() -> Bool {
+        guard ranking.update(healthyMask: healthyMask, latency: latency) else { return false }
+        publishRanking()
+        let order = ranking.order.prefix(ranking.healthyCount).map { clusters[$0].name }
+        logger.info("read ranking changed", metadata: ["order": "\(order.joined(separator: ","))"])
+        return true
     }
 
     func backendConnected(cluster: Int, shard: Int) {
@@ -141,12 +146,12 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         tallies[cluster].recordReply(rttNanos: rtt)
         let server = clusters[cluster].shards[shard]
         if server.health.recordSuccess(at: loop.batchTime) == .cameUp {
-            server.stats.shardsDown.subtract(1, ordering: .relaxed)
             logger.info("server up", metadata: [
                 "cluster": "\(clusters[cluster].name)", "server": "\(server.server)", "backlog": "\(server.heldWrites)",
             ])
             replayers[cluster][shard].pump()
-            refreshRanking()
+            // The cluster's state is read from the published views: publish the change at once.
+            if !refreshRanking() { publishRanking() }
         }
     }
 
@@ -155,12 +160,11 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         let now = loop.batchTime
         let transition = connecting ? server.health.recordConnectFailure(at: now) : server.health.recordFailure(at: now)
         if transition == .wentDown {
-            server.stats.shardsDown.add(1, ordering: .relaxed)
             logger.warning("server down", metadata: [
                 "cluster": "\(clusters[cluster].name)", "server": "\(server.server)",
                 "consecutiveFailures": "\(server.health.consecutiveFailures)",
             ])
-            refreshRanking()
+            if !refreshRanking() { publishRanking() }
         }
     }
 
@@ -184,8 +188,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             }
             tallies[link.index].flush(into: link.stats)
         }
-        refreshRanking()
-        publishRanking()
+        // Published every tick (servers down, latency, backlog age move without a ranking change).
+        if !refreshRanking() { publishRanking() }
     }
 
     /// Puts this loop's view where /metrics and /status read it (see `ClusterStats.LoopView`).

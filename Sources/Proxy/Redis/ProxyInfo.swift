@@ -17,8 +17,9 @@ enum ProxyInfo {
         for link in router.clusters {
             let s = link.stats
             let latency = router.latency.estimate(link.index).map { String($0 / 1000) } ?? "-"
-            text += "cluster_\(link.index):name=\(link.name),local=\(link.isLocal ? 1 : 0),state=\(link.stateName)"
-            text += ",servers=\(link.shards.count),servers_down=\(link.shardsDown),latency_us=\(latency)"
+            let view = s.view
+            text += "cluster_\(link.index):name=\(link.name),local=\(link.isLocal ? 1 : 0),state=\(view.state(servers: link.shards.count))"
+            text += ",servers=\(link.shards.count),servers_down=\(view.serversDown),latency_us=\(latency)"
             text += ",backlog=\(s.backlogEntries.load(ordering: .relaxed))"
             text += ",missed_writes=\(s.missedWrites.value)"
             text += ",dropped_writes=\(s.droppedWrites.value)"

@@ -35,8 +35,6 @@ final class ClusterStats: Sendable {
     let needsResync = Atomic<Bool>(false)
     /// Writes now held in this cluster's backlogs, across loops.
     let backlogEntries = Atomic<Int>(0)
-    /// Servers of this cluster currently seen as down, summed over the loops (each loop judges its own).
-    let shardsDown = Atomic<Int>(0)
     /// What each loop last saw of this cluster, by loop index (written on the loops' ticks and on
     /// ranking changes). Loops judge health on their own traffic, so their views can differ for a
     /// moment; readers take the worst.
@@ -49,6 +47,12 @@ final class ClusterStats: Sendable {
         var latencyNanos: UInt64?
         /// Arrival time (wall-clock ms) of the oldest write this loop holds for the cluster.
         var oldestBacklogMillis: Int64? = nil
+
+        /// `up` with no server down, `down` with every one of `servers` down, `degraded` between
+        /// (the down servers' keys are read from other clusters).
+        func state(servers: Int) -> String {
+            serversDown == 0 ? "up" : (serversDown >= servers ? "down" : "degraded")
+        }
     }
 
     /// The worst view: not ranked if any loop cannot rank it (else the first loop's rank), the most

@@ -37,7 +37,7 @@ extension ProxyServer {
                 let down = view.serversDown
                 return ProxyStatus.Cluster(
                     name: s.name, local: s.isLocal,
-                    state: down == 0 ? "up" : (down >= count ? "down" : "degraded"),
+                    state: view.state(servers: count),
                     servers: count, serversDown: down, latencyMicros: view.latencyNanos.map { Int64($0 / 1000) },
                     readRank: view.readRank, backlog: s.backlogEntries.load(ordering: .relaxed),
                     backlogOldestSeconds: view.oldestBacklogMillis.map { max(0, now - $0) / 1000 },
