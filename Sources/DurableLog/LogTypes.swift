@@ -2,7 +2,9 @@
 /// `appendfsync`).
 ///
 /// - `always`: every `append` and every `popFirst` returns only after fdatasync: nothing acknowledged
-///   is lost even on power loss. One flush per call: the slow choice.
+///   is lost even on power loss. One flush per call: the slow choice. With `groupCommit` (an option
+///   of `SegmentLog.init`) the calls only leave the log dirty and the owner flushes many at once with
+///   `sync()` before acknowledging them: the same guarantee for what it acknowledges, fewer flushes.
 /// - `everysec`: writes reach the kernel at once (a crash of the process loses nothing); the owner
 ///   calls `syncIfDue` periodically, which flushes at most once a second, so power loss loses at most
 ///   about a second. A segment is also flushed when it is rolled, and on `close`.

@@ -12,6 +12,8 @@ extension SegmentLog {
         writeFD = -1
         cursor.detach()
         cursorSegment = nil
+        aheadCursor.detach()
+        aheadCursorSegment = nil
         Posix.close(head.fd)
         Posix.close(directoryFD)
     }
@@ -28,17 +30,28 @@ extension SegmentLog {
                 cursor.detach()
                 cursorSegment = nil
             }
+            if segment.number == aheadCursorSegment {
+                aheadCursor.detach()
+                aheadCursorSegment = nil
+            }
             // A file left behind is below the head, so the next open deletes it: no need to fail the caller.
             try? Posix.unlinkat(directoryFD, SegmentName.name(segment.number))
         }
         segments.removeFirst(n)
         if segments.isEmpty { readOffset = 0 }
+        // The head never passes the read-ahead position, so only segments before it go (and with
+        // nothing read ahead, the next `readNext` starts from the head anyway).
+        aheadIndex = max(0, aheadIndex - n)
     }
+
+    /// Whether each `append` and `popFirst` flushes before returning: `always` without group commit.
+    var flushesEachCall: Bool { fsyncPolicy == .always && !groupCommit }
 
     /// Starts segment `nextSegmentNumber` and appends to it from now on.
     func roll() throws {
         if writeFD >= 0 {
-            // `syncIfDue` flushes only the active segment, so the one being left is flushed now.
+            // `sync` and `syncIfDue` flush only the active segment, so the one being left is flushed
+            // now (under group commit too: the owner's next `sync` would miss it).
             if segmentDirty && fsyncPolicy != .no { try Posix.fdatasync(writeFD) }
             Posix.close(writeFD)
             writeFD = -1
@@ -49,46 +62,53 @@ extension SegmentLog {
         nextSegmentNumber += 1
         segments.append(Segment(number: number, end: 0))
         mustRoll = false
-        if fsyncPolicy == .always { try Posix.fsync(directoryFD) } else { directoryDirty = true }
+        if flushesEachCall { try Posix.fsync(directoryFD) } else { directoryDirty = true }
     }
 
     func writeHead(_ position: LogPosition) throws {
         try head.write(position)
-        if fsyncPolicy == .always { try Posix.fdatasync(head.fd) } else { headDirty = true }
+        if flushesEachCall { try Posix.fdatasync(head.fd) } else { headDirty = true }
     }
 
-    /// Points the cursor at `segments[0]`, opening it if the cursor reads another file.
-    func attachCursor() throws {
-        let number = segments[0].number
-        guard cursorSegment != number else { return }
+    /// Points `cursor` (the head's or the read-ahead's, with `attached` the segment number it reads)
+    /// at `segments[index]`, opening it if the cursor reads another file.
+    func attach(_ cursor: ReadCursor, _ attached: inout UInt64?, to index: Int) throws {
+        let number = segments[index].number
+        guard attached != number else { return }
         cursor.attach(try Posix.openat(directoryFD, SegmentName.name(number), flags: O_RDONLY))
-        cursorSegment = number
+        attached = number
     }
 
+    /// The head record: the first unconsumed one.
     func readRecord() throws -> [UInt8] {
-        try attachCursor()
-        let end = segments[0].end
-        guard let header = try cursor.bytes(at: readOffset, count: RecordFormat.headerSize, limit: end) else {
-            throw shrunk()
+        try readRecord(segment: 0, at: readOffset, cursor: cursor, attached: &cursorSegment)
+    }
+
+    /// The payload of the record at `offset` in `segments[index]`, read with `cursor`.
+    func readRecord(segment index: Int, at offset: Int, cursor: ReadCursor, attached: inout UInt64?) throws -> [UInt8] {
+        try attach(cursor, &attached, to: index)
+        let end = segments[index].end
+        guard let header = try cursor.bytes(at: offset, count: RecordFormat.headerSize, limit: end) else {
+            throw shrunk(segment: index, at: offset)
         }
         let length = RecordFormat.length(header.baseAddress!)
-        guard let whole = try cursor.bytes(at: readOffset, count: RecordFormat.headerSize + length, limit: end) else {
-            throw shrunk()
+        guard let whole = try cursor.bytes(at: offset, count: RecordFormat.headerSize + length, limit: end) else {
+            throw shrunk(segment: index, at: offset)
         }
         return [UInt8](UnsafeRawBufferPointer(rebasing: whole[RecordFormat.headerSize...]))
     }
 
     func headerTimestamp() throws -> Int64 {
-        try attachCursor()
+        try attach(cursor, &cursorSegment, to: 0)
         guard let header = try cursor.bytes(at: readOffset, count: RecordFormat.headerSize, limit: segments[0].end) else {
-            throw shrunk()
+            throw shrunk(segment: 0, at: readOffset)
         }
         return RecordFormat.timestamp(header.baseAddress!)
     }
 
-    func shrunk() -> DurableLogError {
+    func shrunk(segment index: Int, at offset: Int) -> DurableLogError {
         DurableLogError(
-            file: SegmentName.name(segments[0].number), offset: readOffset,
+            file: SegmentName.name(segments[index].number), offset: offset,
             message: "segment ends before its last record known to this process"
         )
     }

@@ -25,6 +25,18 @@ import EventLoop
 /// Durability follows `FsyncPolicy`. Under every policy a crash of the process loses nothing that an
 /// `append` or `popFirst` returned from; what a power loss keeps is the policy's business.
 ///
+/// Group commit (`groupCommit: true`, meaningful under `always`): `append`, `popFirst` and rolling a
+/// segment no longer flush each by itself; they only leave the log dirty (`needsSync`), as under
+/// `everysec`, and the owner calls `sync()` once for many of them, before it acknowledges any. A
+/// segment being left by a roll is still flushed at the roll, since `sync()` reaches only the active
+/// one. What a power loss keeps is then what the last `sync()` covered.
+///
+/// Consume on acknowledgement: `readNext()` reads ahead of the head without consuming (`readAhead`
+/// counts the records it handed out), so a replayer can send several records and `popFirst()` each
+/// only once the receiver acknowledged it; a crash in between keeps the record, which is sent again
+/// after reopening. `rewindReadAhead()` starts the read-ahead again from the head (after a failed
+/// connection). Read-ahead is this process's state only: a reopened log has `readAhead == 0`.
+///
 /// Opening recovers (see `SegmentLog+Recovery`) and reports what it found in `recovery`.
 ///
 /// Threading: loop-confined, no locks; one owner calls everything. Errors: system-call failures
@@ -35,6 +47,8 @@ public final class SegmentLog {
     public let maxBytes: Int
     public let segmentBytes: Int
     public let fsyncPolicy: FsyncPolicy
+    /// Under `always`: the owner flushes with `sync()` instead of every call flushing (see above).
+    public let groupCommit: Bool
     /// What opening found: segments scanned, records recovered, damage.
     public let recovery: RecoveryReport
 
@@ -51,6 +65,13 @@ public final class SegmentLog {
     public private(set) var oldestAppendedAtMillis: Int64?
 
     public var isEmpty: Bool { count == 0 }
+
+    /// Records handed out by `readNext()` and not yet consumed (always <= count).
+    public private(set) var readAhead = 0
+
+    /// Something written since the last flush: `sync()` would flush it. Stays false under `always`
+    /// without group commit, where every call flushes before it returns.
+    public var needsSync: Bool { segmentDirty || headDirty || directoryDirty }
 
     struct Segment {
         let number: UInt64
@@ -72,6 +93,14 @@ public final class SegmentLog {
     var head: HeadFile
     let cursor = ReadCursor()
     var cursorSegment: UInt64?
+    /// Reads for `readNext()`: its own cursor, so reading ahead does not throw away the buffer the
+    /// head reads from (the two positions are up to a window of records, or segments, apart).
+    let aheadCursor = ReadCursor()
+    var aheadCursorSegment: UInt64?
+    /// When `readAhead > 0`: where the record after the last one read ahead starts, as an index in
+    /// `segments` (kept in step by `dropFront`) and an offset that may equal that segment's `end`.
+    var aheadIndex = 0
+    var aheadOffset = 0
     /// The record `first()` read, handed out again by `popFirst()` without a second read.
     var peeked: [UInt8]?
     var segmentDirty = false
@@ -82,12 +111,16 @@ public final class SegmentLog {
 
     /// Opens the log in `directory`, creating the directory (and its parents) if missing, and recovers
     /// what it holds. Throws on I/O errors, and with EWOULDBLOCK when another open log holds the directory.
-    public init(directory: String, maxBytes: Int, segmentBytes: Int = 8 << 20, fsync: FsyncPolicy) throws {
+    /// `groupCommit`: see the type's description; it changes nothing but under `always`.
+    public init(
+        directory: String, maxBytes: Int, segmentBytes: Int = 8 << 20, fsync: FsyncPolicy, groupCommit: Bool = false
+    ) throws {
         precondition(maxBytes >= 0 && segmentBytes > 0, "SegmentLog: bounds must be positive")
         self.directory = directory
         self.maxBytes = maxBytes
         self.segmentBytes = segmentBytes
         self.fsyncPolicy = fsync
+        self.groupCommit = groupCommit
         var path = directory.hasPrefix("/") ? "" : "."
         for component in directory.split(separator: "/") {
             path += "/" + component
@@ -118,7 +151,8 @@ public final class SegmentLog {
     }
 
     /// Appends a copy of `record` at the back. Returns false (counted in `dropped`, nothing written)
-    /// when it would take `bytes` past `maxBytes`. Under `always`, returns after the record is flushed.
+    /// when it would take `bytes` past `maxBytes`. Under `always` without group commit, returns after
+    /// the record is flushed. A later `readNext()` hands it out after those appended before it.
     public func append(_ record: UnsafeRawBufferPointer) throws -> Bool {
         precondition(!closed, "SegmentLog: used after close")
         guard record.count <= maxBytes - bytes, record.count <= Int(UInt32.max) else {
@@ -138,7 +172,7 @@ public final class SegmentLog {
         let now = Posix.wallClockMilliseconds()
         do {
             try RecordFormat.write(record, appendedAt: now, to: writeFD, at: at)
-            if fsyncPolicy == .always { try Posix.fdatasync(writeFD) }
+            if flushesEachCall { try Posix.fdatasync(writeFD) }
         } catch {
             // Nothing half-written may stay in front of later records: cut it off, and since the cut
             // can fail too, write later records to a fresh segment.
@@ -147,7 +181,7 @@ public final class SegmentLog {
             throw error
         }
         segments[segments.count - 1].end = at + size
-        if fsyncPolicy != .always { segmentDirty = true }
+        if !flushesEachCall { segmentDirty = true }
         if count == 0 { oldestAppendedAtMillis = now }
         count += 1
         bytes += record.count
@@ -161,8 +195,8 @@ public final class SegmentLog {
     }
 
     /// Flushes the active segment, the head and the directory, if anything changed since the last
-    /// flush; under any policy. Lets callers group-commit: append several, sync once. (Segments
-    /// already rolled were flushed when rolled, except under `no`.)
+    /// flush (`needsSync`); under any policy. Lets callers group-commit: append several, sync once.
+    /// (Segments already rolled were flushed when rolled, except under `no`.)
     public func sync() throws {
         precondition(!closed, "SegmentLog: used after close")
         if directoryDirty {
@@ -189,7 +223,7 @@ public final class SegmentLog {
         lastSyncMillis = nowMillis
     }
 
-    /// The oldest record, without consuming it; nil when empty.
+    /// The oldest record, without consuming it, whether or not it was read ahead; nil when empty.
     public func first() throws -> [UInt8]? {
         precondition(!closed, "SegmentLog: used after close")
         guard count > 0 else { return nil }
@@ -199,8 +233,9 @@ public final class SegmentLog {
         return record
     }
 
-    /// Removes and returns the oldest record; nil when empty. The new position is written to the head
-    /// before anything changes (flushed under `always`), and segments it leaves behind are deleted.
+    /// Removes and returns the oldest record, whether or not it was read ahead (one fewer is then read
+    /// ahead); nil when empty. The new position is written to the head before anything changes
+    /// (flushed under `always` without group commit), and segments it leaves behind are deleted.
     public func popFirst() throws -> [UInt8]? {
         precondition(!closed, "SegmentLog: used after close")
         guard count > 0 else { return nil }
@@ -216,6 +251,7 @@ public final class SegmentLog {
         try writeHead(next)
 
         peeked = nil
+        if readAhead > 0 { readAhead -= 1 }
         count -= 1
         bytes -= record.count
         removed += 1
@@ -229,6 +265,45 @@ public final class SegmentLog {
             oldestAppendedAtMillis = (try? headerTimestamp()) ?? oldestAppendedAtMillis
         }
         return record
+    }
+
+    /// The oldest record not yet read ahead — the record after the first `readAhead` ones — without
+    /// consuming anything; nil when every held record has been read ahead. Increments `readAhead`.
+    /// Throws like `popFirst` when a segment no longer holds what this process wrote (and then
+    /// `readAhead` stays as it was).
+    public func readNext() throws -> [UInt8]? {
+        precondition(!closed, "SegmentLog: used after close")
+        guard readAhead < count else { return nil }
+        var index = aheadIndex
+        var offset = aheadOffset
+        if readAhead == 0 {
+            index = 0
+            offset = readOffset
+            if let peeked {
+                aheadIndex = index
+                aheadOffset = offset + RecordFormat.headerSize + peeked.count
+                readAhead = 1
+                return peeked
+            }
+        }
+        // The previous record may have ended its segment; empty segments (left by failed appends) are
+        // passed over too. A record is known to follow (`readAhead < count`), so a later segment exists.
+        while offset == segments[index].end && index + 1 < segments.count {
+            index += 1
+            offset = 0
+        }
+        let record = try readRecord(segment: index, at: offset, cursor: aheadCursor, attached: &aheadCursorSegment)
+        aheadIndex = index
+        aheadOffset = offset + RecordFormat.headerSize + record.count
+        readAhead += 1
+        return record
+    }
+
+    /// Forgets the read-ahead: the next `readNext()` returns the first held record again (after a
+    /// connection failure, records sent but not acknowledged are sent again). Consumes nothing.
+    public func rewindReadAhead() {
+        precondition(!closed, "SegmentLog: used after close")
+        readAhead = 0
     }
 
     /// Flushes (except under `no`, where the kernel is left to it) and closes the files; errors of

@@ -121,11 +121,14 @@ func reopenAfterCloseResumesExactly(_ policy: FsyncPolicy) throws {
 }
 
 /// One fixed sequence of appends, pops, syncs and reopens gives the same records and the same
-/// files under every policy.
+/// files under every policy, and with group commit.
 @Test func fsyncPoliciesDoNotChangeResults() throws {
-    func run(_ policy: FsyncPolicy) throws -> (popped: [[UInt8]], files: [String], counts: [Int]) {
+    func run(_ policy: FsyncPolicy, groupCommit: Bool = false) throws -> (popped: [[UInt8]], files: [String], counts: [Int]) {
         try withTemporaryDirectory { dir in
-            var log = try SegmentLog(directory: dir, maxBytes: 20_000, segmentBytes: 700, fsync: policy)
+            func open() throws -> SegmentLog {
+                try SegmentLog(directory: dir, maxBytes: 20_000, segmentBytes: 700, fsync: policy, groupCommit: groupCommit)
+            }
+            var log = try open()
             var popped: [[UInt8]] = [], counts: [Int] = []
             var now: Int64 = 0
             for step in 0 ..< 400 {
@@ -136,7 +139,7 @@ func reopenAfterCloseResumesExactly(_ policy: FsyncPolicy) throws {
                 try log.syncIfDue(nowMillis: now)
                 if step % 97 == 0 {
                     log.close()
-                    log = try SegmentLog(directory: dir, maxBytes: 20_000, segmentBytes: 700, fsync: policy)
+                    log = try open()
                 }
                 counts.append(log.count)
             }
@@ -148,8 +151,8 @@ func reopenAfterCloseResumesExactly(_ policy: FsyncPolicy) throws {
     }
     let reference = try run(.always)
     #expect(reference.popped.count > 100 && reference.files.count > 3)
-    for policy in [FsyncPolicy.everysec, .no] {
-        let other = try run(policy)
+    for (policy, groupCommit) in [(FsyncPolicy.everysec, false), (.no, false), (.always, true), (.everysec, true)] {
+        let other = try run(policy, groupCommit: groupCommit)
         #expect(other.popped == reference.popped && other.files == reference.files && other.counts == reference.counts)
     }
 }
