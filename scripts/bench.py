@@ -176,10 +176,11 @@ def fmt_us(v: Optional[float]) -> str:
 def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds: int,
            bench_version: str, header: str) -> str:
     mcs = [t for t in targets if t.name.startswith("metacluster") and not t.name.endswith("3shards")]
-    single = next((t for t in mcs if t.name != "metacluster 3dc"), None)
+    single = next((t for t in mcs if not t.name.startswith("metacluster 3dc")), None)
     sharded = next((t for t in targets if t.name == "metacluster 3shards"), None)
     twem_sharded = next((t for t in targets if t.name == "twemproxy 3shards"), None)
     fanout = next((t for t in mcs if t.name == "metacluster 3dc"), None)
+    durable = [t for t in mcs if t.name.startswith("metacluster 3dc disk")]
     twem = next((t for t in targets if t.name == "twemproxy"), None)
     direct = next((t for t in targets if t.name == "direct"), None)
 
@@ -238,6 +239,19 @@ def report(targets: list[Target], scenarios: list[str], tests: list[str], rounds
                     row.append(fmt_ratio(f, median(col(twem, key, "rps"))))
                 lines.append("| " + " | ".join(row) + " |")
 
+    for d in durable if fanout else []:
+        lines += ["", f"Durability cost: `{d.name}` (every remote write through its disk backlog before the "
+                  f"client is answered) against `{fanout.name}` (the default, `outage`):", ""]
+        lines.append(f"| scenario | test | {d.name} / {fanout.name} | p50 {d.name} (ms) | p50 {fanout.name} (ms) |")
+        lines.append("|---|---|---:|---:|---:|")
+        for sc in scenarios:
+            c, p = SCENARIOS[sc][:2]
+            for test in tests:
+                key = (sc, test)
+                lines.append(f"| -c {c} -P {p} | {test.upper()} | "
+                             f"{fmt_ratio(median(col(d, key, 'rps')), median(col(fanout, key, 'rps')))} | "
+                             f"{fmt_ms(median(col(d, key, 'p50_ms')))} | {fmt_ms(median(col(fanout, key, 'p50_ms')))} |")
+
     if sharded and twem_sharded:
         lines += ["", f"Sharding: `{sharded.name}` against `{twem_sharded.name}` (the same three redis servers, "
                   "ketama over fnv1a_64):", ""]
@@ -274,7 +288,8 @@ def main() -> int:
                     help="subset of direct,twemproxy,metacluster,metacluster-3dc (three clusters: every "
                          "write fans out to three redis servers, reads stay local), twemproxy-3shards and "
                          "metacluster-3shards (one pool/cluster of three redis servers, ketama over fnv1a_64; "
-                         "use with --keyspace so keys spread)")
+                         "use with --keyspace so keys spread), metacluster-3dc-disk and metacluster-3dc-disk-always "
+                         "(metacluster-3dc with backlog.durability disk, fsync everysec / always)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"subset of {','.join(SCENARIOS)}")
     ap.add_argument("--tests", default="set,get", help="redis-benchmark -t tests (default set,get)")
     ap.add_argument("-n", dest="n", action="append", default=[], metavar="SCENARIO=N",
@@ -402,6 +417,23 @@ def main() -> int:
         p = start([str(binary), "--config", str(cfg), "--log-level", args.log_level],
                   "metacluster (3 clusters)", mport, work / "metacluster-3dc.log")
         targets.append(Target("metacluster 3dc", mport, p))
+    for fsync in ("everysec", "always"):
+        name = "metacluster-3dc-disk" + ("" if fsync == "everysec" else "-always")
+        if name not in wanted:
+            continue
+        remotes = other_servers()
+        mport = free_port()
+        cfg = work / f"{name}.json"
+        cfg.write_text(json.dumps({
+            "listen": {"redis": f"127.0.0.1:{mport}"},
+            "workers": workers[0],
+            "clusters": [{"name": "dc-a", "local": True, "redis": [f"127.0.0.1:{rport}"]}]
+            + [{"name": f"dc-{n}", "redis": [f"127.0.0.1:{port}"]} for n, port in zip("bc", remotes)],
+            "backlog": {"dir": str(work / f"{name}-backlog"), "fsync": fsync, "durability": "disk"},
+        }, indent=2))
+        p = start([str(Path(args.bin)), "--config", str(cfg), "--log-level", args.log_level],
+                  f"metacluster (3 clusters, durability disk, fsync {fsync})", mport, work / f"{name}.log")
+        targets.append(Target("metacluster 3dc disk" + ("" if fsync == "everysec" else " always"), mport, p))
     if not targets:
         ap.error("no targets")
 

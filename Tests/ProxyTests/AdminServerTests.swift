@@ -31,7 +31,7 @@ private func sampleStatus() -> ProxyStatus {
         ProxyStatus.Cluster(
             name: name, local: local, state: state, servers: 3, serversDown: state == "up" ? 0 : 1, latencyMicros: latency,
             readRank: rank, backlog: 12, backlogOldestSeconds: 7, needsResync: false, requests: 1_234_567, errors: 3, missedWrites: 40, droppedWrites: 2, replayedWrites: 38,
-            divergentReplies: 1, rejectedWrites: 0, unknownOutcomes: 5, verifiedReads: 2000, verifyMismatches: 3, verifyErrors: 1)
+            divergentReplies: 1, rejectedWrites: 0, unknownOutcomes: 5, repairedKeys: 4, verifiedReads: 2000, verifyMismatches: 3, verifyErrors: 1)
     }
     return ProxyStatus(
         version: "1.4.0", uptimeSeconds: 93_784, writeAck: "local", configPath: "/etc/metacluster/\"main\".json",
@@ -458,7 +458,7 @@ private func get(_ path: String, method: String = "GET", extra: String = "") -> 
             + #""protocols":[{"name":"redis","readOrder":["a"],"clusters":[{"name":"tokyo","local":false,"state":"down","#
             + #""servers":3,"serversDown":1,"latencyMicros":null,"readRank":0,"backlog":12,"backlogOldestSeconds":7,"needsResync":false,"requests":1234567,"errors":3,"#
             + #""missedWrites":40,"droppedWrites":2,"replayedWrites":38,"divergentReplies":1,"rejectedWrites":0,"unknownOutcomes":5,"#
-            + #""verifiedReads":2000,"verifyMismatches":3,"verifyErrors":1}]}]}"#
+            + #""repairedKeys":4,"verifiedReads":2000,"verifyMismatches":3,"verifyErrors":1}]}]}"#
         #expect(String(decoding: status.jsonBytes(), as: UTF8.self) == expected)
     }
 
@@ -498,7 +498,7 @@ private func get(_ path: String, method: String = "GET", extra: String = "") -> 
     @Test func serverRendersTheTables() {
         let page = page
         #expect(page.hasPrefix("<!doctype html>"))
-        #expect(page.contains(#"<td class="l">paris <span class="tag">local</span></td><td class="l"><span class="state up">up</span></td><td>0/3</td><td>412 µs</td><td>1</td><td>12</td><td>40</td><td>2</td><td>38</td><td>1,234,567</td><td>3</td><td>2,000</td><td>0.15 %</td>"#))
+        #expect(page.contains(#"<td class="l">paris <span class="tag">local</span></td><td class="l"><span class="state up">up</span></td><td>0/3</td><td>412 µs</td><td>1</td><td>12</td><td>7s</td><td>40</td><td>2</td><td>5</td><td>4</td><td>38</td><td>1,234,567</td><td>3</td><td>2,000</td><td>0.15 %</td>"#))
         #expect(page.contains(#"<span class="state degraded">degraded</span></td><td>1/3</td><td>12.3 ms</td><td>2</td>"#))
         #expect(page.contains(#"<span class="state down">down</span></td><td>1/3</td><td>–</td><td>–</td>"#))
         #expect(page.contains("Read order: <b>paris</b> → <b>&#60;london&#62;</b>"))

@@ -683,7 +683,8 @@ def test_backlog_replay_keeps_the_write_order(setups):
         f"dc-c's writes are out of order or have gaps: first {first}, "
         f"first break at #{next((j for j, v in enumerate(tail) if v != first + j), None)}")
     x = s.cluster("dc-c")
-    assert x["replayed_writes"] == x["missed_writes"] and x["dropped_writes"] == 0, x
+    # In-flight RPUSHes at the kill have an unknown outcome: their key is restored from dc-a instead.
+    assert x["replayed_writes"] == x["missed_writes"] + x["repaired_keys"] and x["dropped_writes"] == 0, x
     assert x["missed_writes"] <= len(tail), x
 
 

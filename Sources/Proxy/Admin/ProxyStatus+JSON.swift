@@ -132,6 +132,7 @@ extension ProxyStatus.Cluster {
         S.member("divergentReplies", &out); S.json(divergentReplies, &out)
         S.member("rejectedWrites", &out); S.json(rejectedWrites, &out)
         S.member("unknownOutcomes", &out); S.json(unknownOutcomes, &out)
+        S.member("repairedKeys", &out); S.json(repairedKeys, &out)
         S.member("verifiedReads", &out); S.json(verifiedReads, &out)
         S.member("verifyMismatches", &out); S.json(verifyMismatches, &out)
         S.member("verifyErrors", &out); S.json(verifyErrors, &out)

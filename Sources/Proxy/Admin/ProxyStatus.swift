@@ -57,6 +57,8 @@ struct ProxyStatus: Sendable, Equatable {
         var rejectedWrites: UInt64
         /// Writes whose connection failed before the reply and which are not safe to send twice.
         var unknownOutcomes: UInt64
+        /// Keys with an unknown outcome repaired from another cluster.
+        var repairedKeys: UInt64
         /// Reads answered by this cluster and checked against another one.
         var verifiedReads: UInt64
         var verifyMismatches: UInt64

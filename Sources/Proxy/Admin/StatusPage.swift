@@ -31,8 +31,9 @@ enum StatusPage {
     // MARK: server-side rendering (mirrored by the script)
 
     private static let columns = [
-        "Cluster", "State", "Servers down", "Latency", "Read rank", "Backlog", "Missed writes", "Dropped writes",
-        "Replayed writes", "Requests", "Errors", "Verified reads", "Mismatch rate",
+        "Cluster", "State", "Servers down", "Latency", "Read rank", "Backlog", "Oldest held", "Missed writes",
+        "Dropped writes", "Unknown outcomes", "Repaired keys", "Replayed writes", "Requests", "Errors", "Verified reads",
+        "Mismatch rate",
     ]
 
     private static func meta(_ s: ProxyStatus) -> String {
@@ -81,8 +82,10 @@ enum StatusPage {
             + (c.needsResync ? #" <span class="state down">needs resync</span>"# : "") + "</td>"
         text += "<td>\(c.serversDown)/\(c.servers)</td><td>" + latency(c.latencyMicros) + "</td>"
         text += "<td>" + (c.readRank > 0 ? "\(c.readRank)" : "–") + "</td>"
+        text += "<td>" + number(UInt64(max(c.backlog, 0))) + "</td><td>" + age(c.backlogOldestSeconds) + "</td>"
         let counts = [
-            UInt64(max(c.backlog, 0)), c.missedWrites, c.droppedWrites, c.replayedWrites, c.requests, c.errors, c.verifiedReads,
+            c.missedWrites, c.droppedWrites, c.unknownOutcomes, c.repairedKeys, c.replayedWrites, c.requests, c.errors,
+            c.verifiedReads,
         ]
         for n in counts { text += "<td>" + number(n) + "</td>" }
         return text + "<td>" + mismatchRate(c.verifyMismatches, verified: c.verifiedReads) + "</td>"
@@ -138,6 +141,11 @@ enum StatusPage {
         return fixed(Double(us), 1000, digits: us < 10_000 ? 2 : 1) + " ms"
     }
 
+    /// The age of the oldest held write, or a dash when nothing is held.
+    static func age(_ seconds: Int64?) -> String {
+        seconds.map { duration($0) } ?? "–"
+    }
+
     static func duration(_ seconds: Int64) -> String {
         let s = max(seconds, 0)
         let (d, h, m, x) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60)
@@ -183,10 +191,11 @@ enum StatusPage {
         const duration = t => { const s = Math.max(t, 0), d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600),
           m = Math.floor(s % 3600 / 60), x = s % 60;
           return d > 0 ? d + "d " + h + "h " + m + "m" : h > 0 ? h + "h " + m + "m " + x + "s" : m > 0 ? m + "m " + x + "s" : x + "s"; };
+        const age = t => t == null ? "–" : duration(t);
         const when = t => new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
         const stateClass = s => ["up", "degraded", "down"].includes(s) ? s : "unknown";
-        const columns = ["Cluster", "State", "Servers down", "Latency", "Read rank", "Backlog", "Missed writes",
-          "Dropped writes", "Replayed writes", "Requests", "Errors", "Verified reads", "Mismatch rate"];
+        const columns = ["Cluster", "State", "Servers down", "Latency", "Read rank", "Backlog", "Oldest held", "Missed writes",
+          "Dropped writes", "Unknown outcomes", "Repaired keys", "Replayed writes", "Requests", "Errors", "Verified reads", "Mismatch rate"];
         const table = (headings, rows) => '<div class="scroll"><table><thead><tr>' +
           headings.map((h, i) => i < 2 ? '<th class="l">' + h + "</th>" : "<th>" + h + "</th>").join("") +
           "</tr></thead><tbody>" + rows.map(r => "<tr>" + r + "</tr>").join("") + "</tbody></table></div>";
@@ -195,7 +204,8 @@ enum StatusPage {
           (c.needsResync ? ' <span class="state down">needs resync</span>' : "") + "</td>" +
           "<td>" + c.serversDown + "/" + c.servers + "</td><td>" + latency(c.latencyMicros) + "</td>" +
           "<td>" + (c.readRank > 0 ? String(c.readRank) : "–") + "</td>" +
-          [Math.max(c.backlog, 0), c.missedWrites, c.droppedWrites, c.replayedWrites, c.requests, c.errors, c.verifiedReads]
+          "<td>" + number(Math.max(c.backlog, 0)) + "</td><td>" + age(c.backlogOldestSeconds) + "</td>" +
+          [c.missedWrites, c.droppedWrites, c.unknownOutcomes, c.repairedKeys, c.replayedWrites, c.requests, c.errors, c.verifiedReads]
             .map(n => "<td>" + number(n) + "</td>").join("") +
           "<td>" + mismatchRate(c.verifyMismatches, c.verifiedReads) + "</td>";
         const meta = s => "<span>version " + esc(s.version) + "</span><span>up " + duration(s.uptimeSeconds) + "</span>" +

@@ -160,6 +160,15 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
 
     var isReady: Bool { state == .ready }
 
+    /// Bytes sent that are not in the kernel yet.
+    var pendingOutput: Int { channel?.pendingOutputBytes ?? 0 }
+
+    /// Ready, with room for another request: a `send` now succeeds.
+    var canSend: Bool { hasRoom(1) }
+
+    /// Ready, with room for `requests` more: that many `send`s in a row succeed.
+    func hasRoom(_ requests: Int) -> Bool { state == .ready && pending.count + requests <= maxInFlight }
+
     // MARK: replies
 
     func channelRead(_ channel: SocketChannel) {

@@ -36,6 +36,14 @@ protocol BackendWire {
     /// Whether `frame` may be sent again when its first attempt's outcome is unknown (see
     /// `ClusterRouter.keepAfterFailure`).
     static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool
+    /// The keys a write not safe to repeat touches, when they can be repaired by copying them from
+    /// another cluster (see `KeyRepairer`); nil when it cannot be repaired.
+    static func repairKeys(_ frame: UnsafeRawBufferPointer) -> [[UInt8]]?
+    /// The requests, sent back to back on one connection, whose last reply holds `key`'s whole state.
+    static func repairReadFrames(key: [UInt8]) -> [[UInt8]]
+    /// The write that sets `key` to the state `reply` (the last reply of `repairReadFrames`)
+    /// describes, or nil when the reply is not usable.
+    static func repairWrite(key: [UInt8], reply: UnsafeRawBufferPointer, nowMillis: Int64) -> [UInt8]?
     /// Whether two clusters' replies to the same read agree about the data (read verification).
     static func sameData(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool
     /// The frame to keep for delivery later instead of `frame` (e.g. relative expiry made absolute),

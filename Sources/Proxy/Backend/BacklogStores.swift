@@ -43,7 +43,8 @@ final class BacklogStores {
         let policy = FsyncPolicy(rawValue: config.fsync.rawValue)!
         do {
             try Posix.makeDirectories(directory)
-            let log = try SegmentLog(directory: directory, maxBytes: config.maxBytes, fsync: policy)
+            // Group commit: under `always` the router flushes once per batch (`BacklogStore.commit`).
+            let log = try SegmentLog(directory: directory, maxBytes: config.maxBytes, fsync: policy, groupCommit: true)
             if loopIndex == 0 { adoptOrphans(in: serverDirectory, into: log, config: config, label: label) }
             let report = log.recovery
             for damage in report.corruptions {
@@ -57,7 +58,7 @@ final class BacklogStores {
                     "server": "\(label)", "writes": "\(log.count)", "bytes": "\(log.bytes)", "directory": "\(directory)",
                 ])
             }
-            return BacklogStore(disk: log, label: label, logger: logger)
+            return BacklogStore(disk: log, window: ReplayTuning.window, label: label, logger: logger)
         } catch {
             // Serving beats refusing to start: the writes are still held, in memory.
             logger.error("backlog directory unusable, keeping this server's backlog in memory", metadata: [

@@ -20,16 +20,20 @@ final class ShardLink<Wire: BackendWire> {
     var health: ClusterHealth
     /// Shared with the same server's link in the routers of later reloads.
     let backlog: BacklogStore
+    /// `backlog.durability: disk` on a non-local cluster: every write goes through the backlog.
+    let journaled: Bool
     /// Replaced by a reload: its backlog now belongs to the new router's link, which replays it.
     var retired = false
     /// Backlogged writes sent and not yet answered.
     var replayInFlight = 0
-    /// Replayed writes whose connection failed before they were answered: they go out again before
-    /// anything still in the backlog, to keep the order.
-    var replayRetry: Deque<[UInt8]> = []
+    /// Key repairs under way for this server and the writes that arrived after them, in order: they
+    /// join the backlog once the repairs ahead of them are settled (see `KeyRepairer`).
+    var repairQueue: Deque<RepairQueueItem> = []
+    /// Appended to during the current loop batch (see `ClusterRouter.endBatch`).
+    var touchedInBatch = false
 
     init(cluster: Int, index: Int, server: ServerConfig, stats: ClusterStats, backends: [BackendConnection<Wire>],
-         health: ClusterHealth, backlog: BacklogStore) {
+         health: ClusterHealth, backlog: BacklogStore, journaled: Bool) {
         self.cluster = cluster
         self.index = index
         self.server = server
@@ -37,6 +41,7 @@ final class ShardLink<Wire: BackendWire> {
         self.backends = backends
         self.health = health
         self.backlog = backlog
+        self.journaled = journaled
     }
 
     @inline(__always)
@@ -48,17 +53,33 @@ final class ShardLink<Wire: BackendWire> {
     @inline(__always)
     var primary: BackendConnection<Wire> { backends[0] }
 
-    /// Writes go straight to the server only while nothing older is held back for it, so it receives
-    /// every client's writes in their original order.
+    /// Up, and every write so far has been applied here (nothing held, in flight from the backlog,
+    /// or waiting for a repair): what a key repair may copy from.
     @inline(__always)
-    var takesWritesDirectly: Bool {
-        health.state == .up && backlog.isEmpty && replayInFlight == 0 && replayRetry.isEmpty
+    var isCaughtUp: Bool {
+        health.state == .up && backlog.isEmpty && replayInFlight == 0 && repairQueue.isEmpty
     }
 
-    /// Writes waiting for delivery to this server.
-    var heldWrites: Int { backlog.count + replayRetry.count + replayInFlight }
-
-    /// Reads prefer servers that are up and have every write so far (a backlog means stale data).
+    /// Writes go straight to the server only while nothing older is held back for it, so it receives
+    /// every client's writes in their original order; a journaled server gets them all from its backlog.
     @inline(__always)
-    var isReadable: Bool { takesWritesDirectly }
+    var takesWritesDirectly: Bool { !journaled && isCaughtUp }
+
+    /// Writes waiting for delivery to this server.
+    var heldWrites: Int { backlog.writes + repairQueue.count }
+
+    /// Reads prefer servers that are up and have every write so far (a backlog means stale data); a
+    /// journaled server counts once everything held has been sent to it.
+    @inline(__always)
+    var isReadable: Bool {
+        journaled ? health.state == .up && backlog.unsent == 0 && repairQueue.isEmpty : isCaughtUp
+    }
+}
+
+/// An entry of `ShardLink.repairQueue`.
+enum RepairQueueItem {
+    /// A repair whose read has not been answered yet (its number in `KeyRepairer`).
+    case waiting(UInt64)
+    /// A repair's write (or nil when the repair failed), or a write that arrived after a repair.
+    case ready([UInt8]?)
 }

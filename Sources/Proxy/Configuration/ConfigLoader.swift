@@ -115,7 +115,7 @@ enum ConfigSchema {
 
     static let verifyKeys = ["sampleRate", "maxInFlight"]
     /// The backlog section's keys that are not integers.
-    static let backlogStorageKeys = ["dir", "fsync"]
+    static let backlogStorageKeys = ["dir", "fsync", "durability"]
     static let verifyMaxInFlight = 1...100_000
 
     /// Every key path the file accepts, spelled as in `docs/configuration.md` (`clusters[].name`).
@@ -165,6 +165,18 @@ struct ConfigValidator {
         guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
             let limits, let health, let backlog, let writeAck, let allowFlush, let verify
         else { return nil }
+        if backlog.durability == .disk {
+            // Remote writes are answered for by the journal, not by the remote server: only policies
+            // that never wait for a remote reply keep their meaning.
+            guard writeAck == .first || writeAck == .local else {
+                reader.fail("backlog.durability", "\"disk\" needs writeAck \"first\" or \"local\" (remote writes are acknowledged by the disk backlog), not \"\(writeAck.rawValue)\"")
+                return nil
+            }
+            guard clusters.contains(where: \.local) else {
+                reader.fail("backlog.durability", "\"disk\" needs a cluster with \"local\": true (its servers answer the client)")
+                return nil
+            }
+        }
         return ProxyConfig(
             listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
             clusters: clusters,
@@ -179,6 +191,7 @@ struct ConfigValidator {
         var valid = true
         var directory: String? = nil
         var fsync = BacklogFsync.everysec
+        var durability = BacklogDurability.outage
         if let member = members.removeValue(forKey: "dir") {
             if let text = reader.string(member, at: "backlog.dir"), !text.isEmpty {
                 directory = text
@@ -197,6 +210,20 @@ struct ConfigValidator {
                 valid = false
             }
         }
+        if let member = members.removeValue(forKey: "durability") {
+            if let text = reader.string(member, at: "backlog.durability"), let mode = BacklogDurability(rawValue: text) {
+                durability = mode
+            } else {
+                if case .string(let text) = member {
+                    reader.fail("backlog.durability", "unknown mode \(ConfigPath.quoted(text)); expected one of \(BacklogDurability.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                valid = false
+            }
+        }
+        if durability == .disk && directory == nil {
+            reader.fail("backlog.durability", "\"disk\" needs backlog.dir")
+            valid = false
+        }
         // Unknown keys were reported above; the integer keys are checked here.
         let integers = members.filter { key, _ in ConfigSchema.backlogKeys.contains { $0.key == key } }
         guard valid, integers.count == members.count else { return nil }
@@ -205,6 +232,7 @@ struct ConfigValidator {
         }
         config.directory = directory
         config.fsync = fsync
+        config.durability = durability
         return config
     }
 

@@ -102,15 +102,30 @@ public struct BacklogConfig: Sendable, Equatable {
     public var directory: String?
     /// When appended records reach the disk. File key `fsync`: `always`, `everysec` (default), `no`.
     public var fsync: BacklogFsync
+    /// Which writes go through the backlog. File key `durability`: `outage` (default) or `disk`.
+    public var durability: BacklogDurability
 
     public init(maxBytes: Int = 64 * 1024 * 1024, maxEntries: Int = 1_000_000, replayRate: Int = 0,
-                directory: String? = nil, fsync: BacklogFsync = .everysec) {
+                directory: String? = nil, fsync: BacklogFsync = .everysec, durability: BacklogDurability = .outage) {
         self.maxBytes = maxBytes
         self.maxEntries = maxEntries
         self.replayRate = replayRate
         self.directory = directory
         self.fsync = fsync
+        self.durability = durability
     }
+}
+
+/// `backlog.durability`.
+public enum BacklogDurability: String, Sendable, Equatable, CaseIterable {
+    /// Writes go straight to every server that can take them; only those a server could not take
+    /// are kept (on disk with `dir`). A `kill -9` of the proxy loses the remote writes in flight.
+    case outage
+    /// Every write for a non-local cluster is appended to that server's disk backlog before the
+    /// client is answered (one flush per loop batch under `fsync: always`) and delivered from there,
+    /// consumed when the server acknowledges it: a `kill -9` of the proxy loses no remote write.
+    /// Needs `dir`, a local cluster, and `writeAck` `first` or `local`.
+    case disk
 }
 
 /// `backlog.fsync`.

@@ -2,9 +2,9 @@
 /// servers, and knowing when it has nothing left in flight.
 extension ClusterRouter {
     /// Takes over from `old` for every server both routers know (same cluster name and address):
-    /// the backlog store is already shared (`BacklogStores`), so only the replayed writes waiting to
-    /// go out again move, ahead of the backlog, and `old` stops replaying; from now on a write `old`
-    /// fails to deliver comes here too.
+    /// the backlog store is already shared (`BacklogStores`), so `old` only stops replaying (its
+    /// writes in flight are still consumed when answered, and this router's replayer starts once
+    /// they are); from now on a write `old` fails to deliver comes here too.
     func adoptBacklogs(from old: ClusterRouter<Wire>) {
         old.successor = self
         for link in clusters {
@@ -12,7 +12,6 @@ extension ClusterRouter {
             for shard in link.shards {
                 guard let before = previous.shards.first(where: { $0.server.endpoint == shard.server.endpoint }) else { continue }
                 before.retired = true
-                while let frame = before.replayRetry.popFirst() { shard.replayRetry.append(frame) }
             }
         }
     }

@@ -16,18 +16,24 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     let policy: AckPolicy
     let localMask: UInt64
     private(set) var clusters: [ClusterLink<Wire>] = []
-    private var replayers: [[BacklogReplayer<Wire>]] = []
+    private(set) var replayers: [[BacklogReplayer<Wire>]] = []
     private(set) var latency: LatencyTracker
     private(set) var ranking: ReadRanking
-    private var logger: Logger
+    private(set) var logger: Logger
     private var tick: LoopTimer?
     private let tickInterval: Duration
     private let probeInterval: UInt64
     /// One limiter for the log lines of hot failure paths (divergence, full backlog).
-    private var failureLog = RateLimit(perSecond: 1)
+    var failureLog = RateLimit(perSecond: 1)
     private var verifyLog = RateLimit(perSecond: 10)
     /// Hears the replies to writes nobody waits for (the touch that goes with a memcached gat).
     private lazy var sideWrites = SideWriteConsumer(router: self)
+    /// Repairs keys whose write had an unknown outcome.
+    private(set) lazy var repairer = KeyRepairer(router: self)
+    /// Servers whose backlog was appended to in this loop batch, flushed and pumped at its end.
+    var touched: [ShardLink<Wire>] = []
+    /// Writes the disk backlogs' markers once the batch's direct sends are in the kernel.
+    lazy var markers = BacklogMarkers(router: self)
     /// Called when a cluster's primary connection comes up (redis loads command metadata then).
     var onConnected: ((Int) -> Void)?
     /// Which reads are checked against another cluster (see `RoutedSession+Verification`).
@@ -81,12 +87,13 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
                         failureLimit: config.health.failureLimit,
                         retryInitial: config.timeouts.reconnectMin.nanoseconds,
                         retryMax: config.timeouts.reconnectMax.nanoseconds),
-                    backlog: stores.store(cluster: cluster.name, server: server, config: config.backlog))
+                    backlog: stores.store(cluster: cluster.name, server: server, config: config.backlog),
+                    journaled: config.backlog.durability == .disk && !cluster.local)
             }
             for shard in shards where !shard.backlog.counted {
                 // Writes recovered from disk at start-up are held like any other.
                 shard.backlog.counted = true
-                stats[i].backlogEntries.add(shard.backlog.count, ordering: .relaxed)
+                stats[i].backlogEntries.add(shard.backlog.writes, ordering: .relaxed)
             }
             let shardMap = ShardMap(
                 servers: list.map { ShardServer(host: $0.endpoint.host, port: $0.endpoint.port, weight: $0.weight, name: $0.name) },
@@ -99,6 +106,10 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         _ = ranking.update(healthyMask: healthyMask, latency: latency)
         for replayer in replayers.joined() {
             replayer.drained = { [unowned self] in if !self.refreshRanking() { self.publishRanking() } }
+            // The replayer speaks on the primary connection (variant 0).
+            replayer.repairUnknownOutcome = { [unowned self, unowned(unsafe) replayer] frame in
+                self.repairer.repair(frame, target: replayer.link, variant: 0)
+            }
         }
     }
 
@@ -170,6 +181,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
 
     private func onTick() {
         let now = Posix.monotonicNanoseconds()
+        writeMarkers()
         stores.syncIfDue(nowMillis: Posix.wallClockMilliseconds())
         for link in clusters {
             let probe = latency.needsProbe(link.index, now: now, interval: probeInterval)
@@ -217,54 +229,6 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         }
     }
 
-    /// A write sent to `shard`'s server whose connection failed before the reply: it may or may not
-    /// have been applied. Writes safe to repeat are kept for replay like any missed write; the others
-    /// (INCR, APPEND, LPUSH, memcached incr/append ...) are not replayed, since applying them twice
-    /// is as wrong as missing them: they are counted as unknown outcomes and logged with their frame.
-    func keepAfterFailure(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
-        if Wire.isSafeToRepeat(frame) { return keepForLater(frame, shard: shard) }
-        shard.stats.unknownOutcomes.bump()
-        if failureLog.allow(now: loop.batchTime) {
-            logger.warning("write with an unknown outcome not replayed", metadata: [
-                "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
-                "request": "\(String(decoding: frame.prefix(120), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " "))",
-            ])
-        }
-    }
-
-    /// Keeps `frame` for `shard`'s server; counted as missed, or as dropped when the backlog is full.
-    func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
-        if let successor {
-            // Replaced by a reload: the server's writes now wait in the new router, in order.
-            if let target = successor.counterpart(of: shard, in: self) {
-                return successor.keepForLater(frame, shard: target)
-            }
-            logger.info("write for a server no longer configured discarded", metadata: [
-                "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
-            ])
-            return
-        }
-        let kept = Wire.frameForLater(frame, nowSeconds: Posix.wallClockMilliseconds() / 1000) ?? Array(frame)
-        if shard.backlog.append(kept) {
-            shard.stats.missedWrites.bump()
-            shard.stats.backlogEntries.add(1, ordering: .relaxed)
-        } else {
-            shard.stats.droppedWrites.bump()
-            if !shard.stats.needsResync.exchange(true, ordering: .relaxed) {
-                logger.critical("backlog full: cluster has lost writes and needs a resync", metadata: [
-                    "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
-                    "entries": "\(shard.backlog.count)", "bytes": "\(shard.backlog.bytes)",
-                ])
-            }
-            if failureLog.allow(now: loop.batchTime) {
-                logger.error("backlog full, write dropped for server", metadata: [
-                    "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
-                    "entries": "\(shard.backlog.count)", "bytes": "\(shard.backlog.bytes)",
-                ])
-            }
-        }
-    }
-
     /// Logs a verification mismatch (rate-limited: a drifted cluster would otherwise flood the log).
     func reportMismatch(key: [UInt8], answered: Int, against: Int) {
         guard verifyLog.allow(now: loop.batchTime) else { return }
@@ -308,6 +272,6 @@ private final class SideWriteConsumer<Wire: BackendWire>: ReplyConsumer {
     func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
-        router.keepAfterFailure(request, shard: router.clusters[cluster].shards[Int(tag)])
+        router.keepAfterFailure(request, shard: router.clusters[cluster].shards[Int(tag)], variant: 0)
     }
 }

@@ -287,7 +287,7 @@ extension RoutedSession {
         let slot = Int(tag)
         if slots[slot].isWrite {
             // Sent but unanswered: it may or may not have been applied (see `keepAfterFailure`).
-            router.keepAfterFailure(request, shard: router.clusters[cluster].shards[slots[slot].placement.shard(cluster)])
+            router.keepAfterFailure(request, shard: router.clusters[cluster].shards[slots[slot].placement.shard(cluster)], variant: variant)
             recordWrite(slot, cluster: cluster, reply: reply, failed: true)
         } else if slots[slot].isDecision {
             // It may or may not have run there; trying elsewhere could decide differently. Report it.

@@ -34,7 +34,7 @@ final class ServerFanIn<Session: RoutedSession>: ReplyConsumer {
 
     func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
         let router = session.router
-        router.keepAfterFailure(request, shard: router.clusters[cluster].shards[Int(tag)])
+        router.keepAfterFailure(request, shard: router.clusters[cluster].shards[Int(tag)], variant: session.variant)
         refused(cluster: cluster, reply: reply)
     }
 

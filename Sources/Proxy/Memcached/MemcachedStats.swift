@@ -52,6 +52,7 @@ enum MemcachedStats {
             stat(prefix + "divergent_replies", s.divergentReplies.value)
             stat(prefix + "rejected_writes", s.rejectedWrites.value)
             stat(prefix + "unknown_outcomes", s.unknownOutcomes.value)
+            stat(prefix + "repaired_keys", s.repairedKeys.value)
             stat(prefix + "verified_reads", s.verification.verifiedTotal)
             stat(prefix + "verify_mismatches", s.verification.mismatchTotal)
         }

@@ -62,6 +62,18 @@ enum MemcachedWire: BackendWire {
         MemcachedReplyEquivalence.same(a, b)
     }
 
+    static func repairKeys(_ frame: UnsafeRawBufferPointer) -> [[UInt8]]? {
+        MemcachedKeyRepair.key(ofWrite: frame).map { [$0] }
+    }
+
+    static func repairReadFrames(key: [UInt8]) -> [[UInt8]] {
+        [MemcachedKeyRepair.readFrame(key: key)]
+    }
+
+    static func repairWrite(key: [UInt8], reply: UnsafeRawBufferPointer, nowMillis: Int64) -> [UInt8]? {
+        MemcachedKeyRepair.restoreFrame(key: key, reply: reply, nowSeconds: nowMillis / 1000)
+    }
+
     static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
         MemcachedReplaySafety.isSafeToRepeat(frame)
     }

@@ -26,7 +26,7 @@ enum ProxyInfo {
             text += ",replayed_writes=\(s.replayedWrites.value)"
             text += ",divergent_replies=\(s.divergentReplies.value)"
             text += ",rejected_writes=\(s.rejectedWrites.value)"
-            text += ",unknown_outcomes=\(s.unknownOutcomes.value)"
+            text += ",unknown_outcomes=\(s.unknownOutcomes.value),repaired_keys=\(s.repairedKeys.value)"
             text += ",verified_reads=\(s.verification.verifiedTotal)"
             text += ",verify_mismatches=\(s.verification.mismatchTotal)\r\n"
         }

@@ -57,6 +57,18 @@ enum RedisWire: BackendWire {
         a.elementsEqual(b)
     }
 
+    static func repairKeys(_ frame: UnsafeRawBufferPointer) -> [[UInt8]]? {
+        KeyRepair.keys(ofWrite: frame)
+    }
+
+    static func repairReadFrames(key: [UInt8]) -> [[UInt8]] {
+        KeyRepair.readFrames(key: key)
+    }
+
+    static func repairWrite(key: [UInt8], reply: UnsafeRawBufferPointer, nowMillis: Int64) -> [UInt8]? {
+        KeyRepair.restoreFrame(key: key, execReply: reply, nowMillis: nowMillis)
+    }
+
     static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
         ReplaySafety.isSafeToRepeat(frame)
     }

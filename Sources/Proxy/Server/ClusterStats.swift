@@ -27,6 +27,8 @@ final class ClusterStats: Sendable {
     /// Writes sent here whose connection failed before the reply, and which are not safe to send
     /// twice (INCR, APPEND, LPUSH ...): not replayed, so the cluster may or may not have them.
     let unknownOutcomes: StatCounter
+    /// Keys whose write had an unknown outcome here and that were repaired from another cluster.
+    let repairedKeys: StatCounter
     /// Reads this cluster answered that were checked against another cluster, and how they compared.
     let verification: VerificationStats
     let latency = LatencyHistogram()
@@ -83,6 +85,7 @@ final class ClusterStats: Sendable {
         divergentReplies = counter("metacluster_divergent_replies_total")
         rejectedWrites = counter("metacluster_rejected_writes_total")
         unknownOutcomes = counter("metacluster_unknown_outcome_writes_total")
+        repairedKeys = counter("metacluster_repaired_keys_total")
         verification = VerificationStats(protocolName: protocolName, cluster: name, others: clusterNames, metrics: metrics)
     }
 }

@@ -45,7 +45,7 @@ extension ProxyServer {
                     requests: s.requests.value, errors: s.errors.value, missedWrites: s.missedWrites.value,
                     droppedWrites: s.droppedWrites.value, replayedWrites: s.replayedWrites.value,
                     divergentReplies: s.divergentReplies.value, rejectedWrites: s.rejectedWrites.value,
-                    unknownOutcomes: s.unknownOutcomes.value,
+                    unknownOutcomes: s.unknownOutcomes.value, repairedKeys: s.repairedKeys.value,
                     verifiedReads: s.verification.verifiedTotal, verifyMismatches: s.verification.mismatchTotal,
                     verifyErrors: s.verification.failureTotal)
             }
