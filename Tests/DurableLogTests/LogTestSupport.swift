@@ -3,6 +3,17 @@ import Testing
 
 import DurableLog
 
+/// `open()`, retried for a second while it fails: a log reopened while another test spawns a server
+/// can find its head file still locked, since a child between fork and exec holds a copy of every
+/// descriptor for a moment.
+func reopening<T>(_ open: () throws -> T) throws -> T {
+    for _ in 0 ..< 200 {
+        if let value = try? open() { return value }
+        usleep(5_000)
+    }
+    return try open()
+}
+
 /// A fresh directory under /tmp for one test, removed afterwards.
 func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
     let path = "/tmp/durablelog-test-\(UUID().uuidString)"

@@ -135,7 +135,7 @@ func reopeningKeepsWhatWasReadAheadButNotPopped(_ policy: FsyncPolicy) throws {
         #expect(log.readAhead == 18)
         log.close()
 
-        log = try SegmentLog(directory: dir, maxBytes: 1 << 20, segmentBytes: 500, fsync: policy)
+        log = try reopening { try SegmentLog(directory: dir, maxBytes: 1 << 20, segmentBytes: 500, fsync: policy) }
         defer { log.close() }
         #expect(log.recovery.isClean && log.readAhead == 0 && log.count == 28)
         #expect(try log.readNext() == payload(12))
@@ -219,7 +219,7 @@ private func failNextAppend(_ log: SegmentLog, _ dir: String) throws {
         #expect(!log.needsSync)
         log.close()
 
-        log = try SegmentLog(directory: dir, maxBytes: 1 << 20, segmentBytes: 300, fsync: .always, groupCommit: true)
+        log = try reopening { try SegmentLog(directory: dir, maxBytes: 1 << 20, segmentBytes: 300, fsync: .always, groupCommit: true) }
         defer { log.close() }
         #expect(log.recovery.isClean && !log.needsSync)
         #expect(try drain(log) == (1 ..< 10).map { payload($0) })
@@ -270,7 +270,7 @@ func readAheadMatchesAnArrayModel(_ seed: UInt64) throws {
         let policy = FsyncPolicy.allCases[Int(seed % 3)]
         let groupCommit = seed % 2 == 0
         func reopen() throws -> SegmentLog {
-            try SegmentLog(directory: dir, maxBytes: maxBytes, segmentBytes: segmentBytes, fsync: policy, groupCommit: groupCommit)
+            try reopening { try SegmentLog(directory: dir, maxBytes: maxBytes, segmentBytes: segmentBytes, fsync: policy, groupCommit: groupCommit) }
         }
         var log = try reopen()
         defer { log.close() }

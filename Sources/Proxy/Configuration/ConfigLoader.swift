@@ -184,6 +184,17 @@ struct ConfigValidator {
             allowFlush: allowFlush, verify: verify)
     }
 
+    /// One of `T`'s cases, by name; reports an unknown name with the list of known ones.
+    private mutating func choice<T: RawRepresentable & CaseIterable>(_ member: JSONTree, at path: String, _: T.Type, noun: String) -> T?
+    where T.RawValue == String {
+        guard let text = reader.string(member, at: path) else { return nil }
+        guard let value = T(rawValue: text) else {
+            reader.fail(path, "unknown \(noun) \(ConfigPath.quoted(text)); expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+
     private mutating func backlog(_ value: JSONTree?) -> BacklogConfig? {
         guard var members = value.flatMap({ reader.object($0, at: "backlog", allowed: ConfigSchema.backlogKeys.map(\.key) + ConfigSchema.backlogStorageKeys) }) else {
             return value == nil ? BacklogConfig() : nil
@@ -201,24 +212,10 @@ struct ConfigValidator {
             }
         }
         if let member = members.removeValue(forKey: "fsync") {
-            if let text = reader.string(member, at: "backlog.fsync"), let policy = BacklogFsync(rawValue: text) {
-                fsync = policy
-            } else {
-                if case .string(let text) = member {
-                    reader.fail("backlog.fsync", "unknown policy \(ConfigPath.quoted(text)); expected one of \(BacklogFsync.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                valid = false
-            }
+            if let policy = choice(member, at: "backlog.fsync", BacklogFsync.self, noun: "policy") { fsync = policy } else { valid = false }
         }
         if let member = members.removeValue(forKey: "durability") {
-            if let text = reader.string(member, at: "backlog.durability"), let mode = BacklogDurability(rawValue: text) {
-                durability = mode
-            } else {
-                if case .string(let text) = member {
-                    reader.fail("backlog.durability", "unknown mode \(ConfigPath.quoted(text)); expected one of \(BacklogDurability.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                valid = false
-            }
+            if let mode = choice(member, at: "backlog.durability", BacklogDurability.self, noun: "mode") { durability = mode } else { valid = false }
         }
         if durability == .disk && directory == nil {
             reader.fail("backlog.durability", "\"disk\" needs backlog.dir")
