@@ -99,11 +99,21 @@ extension SegmentLog {
     }
 
     func headerTimestamp() throws -> Int64 {
+        RecordFormat.timestamp(try headHeader().baseAddress!)
+    }
+
+    /// The payload length of the head record.
+    func headerLength() throws -> Int {
+        RecordFormat.length(try headHeader().baseAddress!)
+    }
+
+    /// The head record's header, valid until the head cursor reads again.
+    private func headHeader() throws -> UnsafeRawBufferPointer {
         try attach(cursor, &cursorSegment, to: 0)
         guard let header = try cursor.bytes(at: readOffset, count: RecordFormat.headerSize, limit: segments[0].end) else {
             throw shrunk(segment: 0, at: readOffset)
         }
-        return RecordFormat.timestamp(header.baseAddress!)
+        return header
     }
 
     func shrunk(segment index: Int, at offset: Int) -> DurableLogError {

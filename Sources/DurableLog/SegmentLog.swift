@@ -240,8 +240,24 @@ public final class SegmentLog {
         precondition(!closed, "SegmentLog: used after close")
         guard count > 0 else { return nil }
         let record = try peeked ?? readRecord()
+        try consumeFirst(length: record.count)
+        return record
+    }
+
+    /// Removes the oldest record as `popFirst` does, reading only its header: for a caller that has
+    /// the payload already (read ahead). Returns the payload's length; nil when empty.
+    public func discardFirst() throws -> Int? {
+        precondition(!closed, "SegmentLog: used after close")
+        guard count > 0 else { return nil }
+        let length = try peeked?.count ?? headerLength()
+        try consumeFirst(length: length)
+        return length
+    }
+
+    /// Moves past the head record, whose payload is `length` bytes.
+    private func consumeFirst(length: Int) throws {
         var consumed = 0  // front segments this pop finishes
-        var next = LogPosition(segment: segments[0].number, offset: readOffset + RecordFormat.headerSize + record.count)
+        var next = LogPosition(segment: segments[0].number, offset: readOffset + RecordFormat.headerSize + length)
         while next.offset == segments[consumed].end && consumed + 1 < segments.count {
             consumed += 1
             next = LogPosition(segment: segments[consumed].number, offset: 0)
@@ -253,7 +269,7 @@ public final class SegmentLog {
         peeked = nil
         if readAhead > 0 { readAhead -= 1 }
         count -= 1
-        bytes -= record.count
+        bytes -= length
         removed += 1
         dropFront(emptied ? segments.count : consumed)
         readOffset = next.offset
@@ -264,7 +280,6 @@ public final class SegmentLog {
             // than hidden, and the next first() or popFirst() reports the error.
             oldestAppendedAtMillis = (try? headerTimestamp()) ?? oldestAppendedAtMillis
         }
-        return record
     }
 
     /// The oldest record not yet read ahead — the record after the first `readAhead` ones — without

@@ -66,7 +66,7 @@ final class BacklogReplayer<Wire: BackendWire>: ReplyConsumer {
             link.replayInFlight += 1
             tokens -= 1
         }
-        consumed += store.consumeSkipped()
+        consumed += store.consumeSkippedAtHead()
         if consumed > 0 && link.heldWrites == 0 { drained?() }
     }
 

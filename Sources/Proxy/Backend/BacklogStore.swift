@@ -92,6 +92,7 @@ final class BacklogStore {
                 seq += 1
             }
         } catch {
+            // Not `diskFailed`: the store is not whole yet.
             logger.error("backlog read from disk failed", metadata: ["server": "\(label)", "error": "\(error)"])
         }
         log.rewindReadAhead()
@@ -121,7 +122,7 @@ final class BacklogStore {
             do {
                 accepted = try disk!.append(frame)
             } catch {
-                logger.error("backlog write to disk failed", metadata: ["server": "\(label)", "error": "\(error)"])
+                diskFailed("backlog write to disk failed", error)
                 accepted = false
             }
         }
@@ -141,7 +142,7 @@ final class BacklogStore {
             if try disk.append([]) { markers += 1 }
             markerOwed = false
         } catch {
-            logger.error("backlog write to disk failed", metadata: ["server": "\(label)", "error": "\(error)"])
+            diskFailed("backlog write to disk failed", error)
         }
     }
 
@@ -157,7 +158,7 @@ final class BacklogStore {
                 frame = memory!.readNext()
             } else {
                 do { frame = try disk!.readNext() } catch {
-                    logger.error("backlog read from disk failed", metadata: ["server": "\(label)", "error": "\(error)"])
+                    diskFailed("backlog read from disk failed", error)
                     return nil
                 }
             }
@@ -182,9 +183,6 @@ final class BacklogStore {
         return n
     }
 
-    /// Consumes the skipped records at the head; returns how many.
-    func consumeSkipped() -> Int { consumeSkippedAtHead() }
-
     /// Record `seq` (read ahead, not yet consumed) will not be sent again.
     func skip(_ seq: UInt64) {
         guard seq >= headSeq, !skipped.contains(seq) else { return }
@@ -198,7 +196,8 @@ final class BacklogStore {
         sender = nil
     }
 
-    private func consumeSkippedAtHead() -> Int {
+    /// Consumes the skipped records at the head; returns how many were writes.
+    func consumeSkippedAtHead() -> Int {
         var n = 0
         while let first = skipped.first, first == headSeq {
             skipped.removeFirst()
@@ -219,12 +218,13 @@ final class BacklogStore {
             wasWrite = true
         } else {
             do {
-                guard let record = try disk!.popFirst() else { return nil }
+                // The payload went out when it was read ahead: only its length (0: a marker) matters.
+                guard let length = try disk!.discardFirst() else { return nil }
                 isEmpty = disk!.isEmpty
-                wasWrite = !record.isEmpty
+                wasWrite = length > 0
                 if !wasWrite { markers -= 1 }
             } catch {
-                logger.error("backlog read from disk failed", metadata: ["server": "\(label)", "error": "\(error)"])
+                diskFailed("backlog read from disk failed", error)
                 return nil
             }
         }
@@ -242,19 +242,19 @@ final class BacklogStore {
     /// any of their clients is answered).
     func commit() {
         guard wantsCommit else { return }
-        do { try disk!.sync() } catch {
-            logger.error("backlog fsync failed", metadata: ["server": "\(label)", "error": "\(error)"])
-        }
+        do { try disk!.sync() } catch { diskFailed("backlog fsync failed", error) }
     }
 
     /// `everysec`: gives the disk what was appended in the last second.
     func syncIfDue(nowMillis: Int64) {
-        do { try disk?.syncIfDue(nowMillis: nowMillis) } catch {
-            logger.error("backlog fsync failed", metadata: ["server": "\(label)", "error": "\(error)"])
-        }
+        do { try disk?.syncIfDue(nowMillis: nowMillis) } catch { diskFailed("backlog fsync failed", error) }
     }
 
     func close() {
         disk?.close()
+    }
+
+    private func diskFailed(_ message: Logger.Message, _ error: Error) {
+        logger.error(message, metadata: ["server": "\(label)", "error": "\(error)"])
     }
 }
