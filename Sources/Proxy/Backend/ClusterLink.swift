@@ -25,9 +25,6 @@ final class ClusterLink<Wire: BackendWire> {
     /// (redis command metadata).
     var primary: BackendConnection<Wire> { shards[0].primary }
 
-    /// Writes waiting for delivery to any of this cluster's servers.
-    var heldWrites: Int { shards.reduce(0) { $0 + $1.heldWrites } }
-
     /// Ranked for reads while at least one server can serve; each read then checks its own shard.
     var isReadable: Bool { shards.contains { $0.isReadable } }
 

@@ -14,9 +14,7 @@ extension ClusterRouter {
         if Wire.isSafeToRepeat(frame) { return keepForLater(frame, shard: shard) }
         if let successor {
             // A reload replaced this router: the repair belongs where the server's writes now wait.
-            if let target = successor.counterpart(of: shard, in: self) {
-                return successor.keepAfterFailure(frame, shard: target, variant: variant)
-            }
+            if let target = handedOver(shard, by: successor) { successor.keepAfterFailure(frame, shard: target, variant: variant) }
             return
         }
         if repairer.repair(frame, target: shard, variant: variant) { return }
@@ -27,6 +25,16 @@ extension ClusterRouter {
                 "request": "\(String(decoding: frame.prefix(120), as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " "))",
             ])
         }
+    }
+
+    /// The link of `successor` (the router a reload replaced this one with) for `shard`'s server, or
+    /// nil, logged, when the reload removed that server: its writes are discarded.
+    private func handedOver(_ shard: ShardLink<Wire>, by successor: ClusterRouter<Wire>) -> ShardLink<Wire>? {
+        if let target = successor.counterpart(of: shard, in: self) { return target }
+        logger.info("write for a server no longer configured discarded", metadata: [
+            "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
+        ])
+        return nil
     }
 
     /// A key repair failed: the key may differ on `shard`'s server.
@@ -53,12 +61,7 @@ extension ClusterRouter {
     func keepForLater(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>) {
         if let successor {
             // Replaced by a reload: the server's writes now wait in the new router, in order.
-            if let target = successor.counterpart(of: shard, in: self) {
-                return successor.keepForLater(frame, shard: target)
-            }
-            logger.info("write for a server no longer configured discarded", metadata: [
-                "cluster": "\(clusters[shard.cluster].name)", "server": "\(shard.server)",
-            ])
+            if let target = handedOver(shard, by: successor) { successor.keepForLater(frame, shard: target) }
             return
         }
         let missed = !shard.journaled || shard.health.state != .up
@@ -72,8 +75,9 @@ extension ClusterRouter {
     }
 
     func appendToBacklog(_ frame: UnsafeRawBufferPointer, shard: ShardLink<Wire>, missed: Bool) {
-        if let successor, let target = successor.counterpart(of: shard, in: self) {
-            return successor.appendToBacklog(frame, shard: target, missed: missed)
+        if let successor {
+            if let target = handedOver(shard, by: successor) { successor.appendToBacklog(frame, shard: target, missed: missed) }
+            return
         }
         let kept = Wire.frameForLater(frame, nowSeconds: Posix.wallClockMilliseconds() / 1000) ?? Array(frame)
         if shard.backlog.append(kept) {

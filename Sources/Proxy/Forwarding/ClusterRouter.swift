@@ -105,7 +105,11 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         }
         _ = ranking.update(healthyMask: healthyMask, latency: latency)
         for replayer in replayers.joined() {
-            replayer.drained = { [unowned self] in if !self.refreshRanking() { self.publishRanking() } }
+            // A journaled server drains after nearly every write and is readable once all is sent
+            // (`ShardLink.isReadable`): the tick keeps its view, not a publish per write.
+            if !replayer.link.journaled {
+                replayer.drained = { [unowned self] in if !self.refreshRanking() { self.publishRanking() } }
+            }
             // The replayer speaks on the primary connection (variant 0).
             replayer.repairUnknownOutcome = { [unowned self, unowned(unsafe) replayer] frame in
                 self.repairer.repair(frame, target: replayer.link, variant: 0)

@@ -61,9 +61,10 @@ final class KeyRepairer<Wire: BackendWire>: ReplyConsumer {
     /// The connection of the best-ranked cluster other than `excluded` whose server for `key` has
     /// applied every write so far and has room for `frames` requests.
     private func source(for key: [UInt8], excluding excluded: Int, variant: Int, frames: Int) -> BackendConnection<Wire>? {
+        var placement = Placement()
+        key.withUnsafeBytes { router.place(key: $0, into: &placement) }
         for c in router.ranking.order where c != excluded {
-            let link = router.clusters[c]
-            let shard = link.shards.count == 1 ? link.shards[0] : key.withUnsafeBytes { link.shards[link.shardMap.shard(forKey: $0)] }
+            let shard = router.clusters[c].shards[placement.shard(c)]
             let backend = shard.backend(variant: variant)
             if shard.isCaughtUp && backend.hasRoom(frames) { return backend }
         }
