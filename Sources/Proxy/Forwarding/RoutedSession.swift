@@ -84,7 +84,7 @@ extension RoutedSession {
         if let refused {
             finish(slot, reply: refused.unavailableReply)
         } else if let lastError {
-            finish(slot, reply: lastError)
+            finishRead(slot, reply: lastError)
         } else {
             finish(slot, reply: Wire.noClusterReply)
         }
@@ -108,7 +108,7 @@ extension RoutedSession {
         defer { decisionEnded() }
         slots[slot].isDecision = false
         guard let effect = decisionEffect(reply: reply) else {
-            return finish(slot, reply: reply)
+            return finishRead(slot, reply: reply)
         }
         let router = self.router
         slots[slot].isWrite = true
@@ -238,34 +238,32 @@ extension RoutedSession {
         return slot
     }
 
-    func finishRead(_ slot: Int, reply: [UInt8]) {
-        reply.withUnsafeBytes { finish(slot, reply: $0) }
-    }
-
-    private func finish(_ slot: Int, reply: [UInt8]) {
-        reply.withUnsafeBytes { finish(slot, reply: $0) }
-    }
-
-    private func finish(_ slot: Int, reply: UnsafeRawBufferPointer) {
+    /// Answers read `slot` (or its part of a split) with `reply` and frees the slot.
+    func finishRead(_ slot: Int, reply: UnsafeRawBufferPointer) {
         let tag = slots[slot].orderTag
         let quiet = slots[slot].quiet
         let split = slots[slot].split
         let part = slots[slot].part
         slots.release(slot)
-        if let split {
-            split.record(part: part, reply: reply) { merged in respond(tag: split.orderTag, quiet: split.quiet, reply: merged) }
-        } else {
-            respond(tag: tag, quiet: quiet, reply: reply)
-        }
+        answer(tag: tag, quiet: quiet, split: split, part: part, reply: reply)
+    }
+
+    private func finish(_ slot: Int, reply: [UInt8]) {
+        reply.withUnsafeBytes { finishRead(slot, reply: $0) }
     }
 
     /// Answers the client for `slot`, or hands the reply to the split it is part of.
     @inline(__always)
     private func deliver(_ slot: Int, reply: UnsafeRawBufferPointer) {
-        if let split = slots[slot].split {
-            split.record(part: slots[slot].part, reply: reply) { merged in respond(tag: split.orderTag, quiet: split.quiet, reply: merged) }
+        answer(tag: slots[slot].orderTag, quiet: slots[slot].quiet, split: slots[slot].split, part: slots[slot].part, reply: reply)
+    }
+
+    @inline(__always)
+    private func answer(tag: UInt64, quiet: UInt8, split: SplitRequest?, part: Int, reply: UnsafeRawBufferPointer) {
+        if let split {
+            split.record(part: part, reply: reply) { merged in respond(tag: split.orderTag, quiet: split.quiet, reply: merged) }
         } else {
-            respond(tag: slots[slot].orderTag, quiet: slots[slot].quiet, reply: reply)
+            respond(tag: tag, quiet: quiet, reply: reply)
         }
     }
 
@@ -279,7 +277,7 @@ extension RoutedSession {
             decided(slot, cluster: cluster, reply: reply)
         } else {
             if let sample = slots[slot].verify { verify(sample, placement: slots[slot].placement, answered: cluster, reply: reply) }
-            finish(slot, reply: reply)
+            finishRead(slot, reply: reply)
         }
     }
 
@@ -291,7 +289,7 @@ extension RoutedSession {
             recordWrite(slot, cluster: cluster, reply: reply, failed: true)
         } else if slots[slot].isDecision {
             // It may or may not have run there; trying elsewhere could decide differently. Report it.
-            finish(slot, reply: reply)
+            finishRead(slot, reply: reply)
             decisionEnded()
         } else {
             sendRead(slot, request, lastError: reply)

@@ -24,6 +24,6 @@ final class ServerGather<Session: RoutedSession>: ReplyConsumer {
     }
 
     func partDone(_ index: Int, _ reply: UnsafeRawBufferPointer) {
-        parts.record(part: index, reply: reply) { session.finishRead(slot, reply: Array($0)) }
+        parts.record(part: index, reply: reply) { session.finishRead(slot, reply: $0) }
     }
 }
