@@ -23,6 +23,7 @@ proxy.log_mark() / log_since() / wait_log() to read the proxy's stderr log.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -1335,16 +1336,25 @@ class DualClusters:
             r.stop()
 
 
+@contextlib.contextmanager
+def closing_factory(build: Callable[..., Any]):
+    """For a fixture that hands tests a factory: `make(...)` returns `build(...)`, and everything
+    made is closed when the block ends (the processes themselves belong to the stack)."""
+    made: list[Any] = []
+
+    def make(*args: Any, **kw: Any) -> Any:
+        made.append(build(*args, **kw))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for x in made:
+            x.close()
+
+
 @pytest.fixture
 def dual_clusters(stack: Stack):
     """A factory of DualClusters (closed after the test; the processes are the stack's)."""
-    made: list[DualClusters] = []
-
-    def make(**kw: Any) -> DualClusters:
-        d = DualClusters(stack, **kw)
-        made.append(d)
-        return d
-
-    yield make
-    for d in made:
-        d.close()
+    with closing_factory(lambda **kw: DualClusters(stack, **kw)) as make:
+        yield make

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 import pytest
 
-from conftest import MemcachedServer, Metacluster, Stack, wait_until
+from conftest import MemcachedServer, Metacluster, Stack, closing_factory, wait_until
 from mcproto import McConn, line, meta_set, metadump, storage
 
 pytestmark = pytest.mark.proxy_only
@@ -95,16 +95,8 @@ class Setup:
 
 @pytest.fixture
 def setups(stack: Stack):
-    made: list[Setup] = []
-
-    def make(**kw: Any) -> Setup:
-        s = Setup(stack, **kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_factory(lambda *args, **kw: Setup(stack, *args, **kw)) as make:
+        yield make
 
 
 def assert_identical(s: Setup, expiry_tolerance: int = 2, servers: tuple[int, ...] = (0, 1, 2),

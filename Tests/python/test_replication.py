@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 import pytest
 import redis
 
-from conftest import Metacluster, RedisServer, Stack, wait_until
+from conftest import Metacluster, RedisServer, Stack, closing_factory, wait_until
 from delay_relay import DelayRelay
 from resp import Error, RawConn, encode
 
@@ -171,16 +171,8 @@ class Setup:
 
 @pytest.fixture
 def setups(stack: Stack):
-    made: list[Setup] = []
-
-    def make(**kw: Any) -> Setup:
-        s = Setup(stack, **kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_factory(lambda *args, **kw: Setup(stack, *args, **kw)) as make:
+        yield make
 
 
 def keyspace(d: redis.Redis) -> set[bytes]:

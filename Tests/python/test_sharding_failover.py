@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import pytest
 
-from conftest import McShards, RedisShards, Stack, kill9, scattered_key, sharded_cluster, wait_until
+from conftest import McShards, RedisShards, Stack, closing_factory, kill9, scattered_key, sharded_cluster, wait_until
 from mcproto import McConn, line, meta_set, storage
 from resp import Error, RawConn, encode_many
 
@@ -146,16 +146,8 @@ class Setup:
 
 @pytest.fixture
 def setups(stack: Stack):
-    made: list[Setup] = []
-
-    def make(kind: str) -> Setup:
-        s = Setup(stack, kind)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_factory(lambda *args, **kw: Setup(stack, *args, **kw)) as make:
+        yield make
 
 
 def first_wrong(keys: list[str], got: Any, want: list[Any]) -> str:

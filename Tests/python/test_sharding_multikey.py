@@ -28,8 +28,8 @@ from typing import Any, Optional
 import pytest
 import redis
 
-from conftest import (McShards, RedisShards, Stack, assert_same, normalize, outcome, reference_contents,
-                      scattered_key, sharded_cluster, wait_until)
+from conftest import (McShards, RedisShards, Stack, assert_same, closing_factory, normalize, outcome,
+                      reference_contents, scattered_key, sharded_cluster, wait_until)
 from mcproto import McConn, line, meta_set, metadump, storage
 from resp import Error, RawConn, encode_many
 
@@ -112,16 +112,8 @@ class RedisSetup:
 
 @pytest.fixture
 def redis_setup(stack: Stack):
-    made: list[RedisSetup] = []
-
-    def make(**kw: Any) -> RedisSetup:
-        s = RedisSetup(stack, **kw)
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        s.close()
+    with closing_factory(lambda *args, **kw: RedisSetup(stack, *args, **kw)) as make:
+        yield make
 
 
 # ----------------------------------------------------------------------------
