@@ -6,6 +6,12 @@ int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 }
 
 #include <errno.h>
+#include <pthread.h>
+
+void cshims_set_thread_name(const char *name) {
+    pthread_setname_np(pthread_self(), name);
+}
+
 #include <time.h>
 
 int cshims_epoll_wait_micros(int epfd, struct epoll_event *events, int max, long micros) {
@@ -34,4 +40,4 @@ void cshims_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, 
     ev_async_init(w, cb);
 }
 
-const int cshims_EV_READ = EV_READ, cshims_EV_WRITE = EV_WRITE;
+const int cshims_EV_READ = EV_READ, cshims_EV_WRITE = EV_WRITE, cshims_EV_ERROR = EV_ERROR, cshims_EVBREAK_ALL = EVBREAK_ALL;

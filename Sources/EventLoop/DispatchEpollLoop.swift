@@ -13,6 +13,7 @@ import Dispatch
 /// inline. Level-triggered, so a handler that reads only part of what is there is called again.
 public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
     public let index: Int
+    public var backendName: String { "dispatch" }
     public let buffers = BufferPool()
     public private(set) var batchTime: UInt64 = 0
 
@@ -23,8 +24,7 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
     private var slots: [Slot] = []
     private let events: UnsafeMutablePointer<epoll_event>
     private let maxEvents: Int32 = 256
-    private var flushList: [BatchFlushable] = []
-    private var deferred: [() -> Void] = []
+    private let batchWork = BatchWork()
     private var isShutdown = false
 
     private struct Slot {
@@ -43,7 +43,6 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
         self.queue = DispatchQueue(label: "metacluster.loop.\(index)", qos: .userInteractive)
         self.epfd = try Posix.epollCreate()
         self.events = .allocate(capacity: Int(maxEvents))
-        flushList.reserveCapacity(64)
         let source = DispatchSource.makeReadSource(fileDescriptor: epfd, queue: queue)
         self.source = source
         source.setEventHandler { [unowned self] in self.drain() }
@@ -139,35 +138,22 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
     }
 
     public func flushAtEndOfBatch(_ target: BatchFlushable) {
-        flushList.append(target)
+        batchWork.flushAtEndOfBatch(target)
     }
 
     public func deferToEndOfBatch(_ body: @escaping () -> Void) {
-        deferred.append(body)
+        batchWork.deferToEndOfBatch(body)
     }
 
     private func flushPending() {
-        // A flush can fail a connection, which can queue more output or work elsewhere: loop until quiet.
-        var d = 0
-        var f = 0
-        while d < deferred.count || f < flushList.count {
-            while d < deferred.count {
-                deferred[d]()
-                d += 1
-            }
-            while f < flushList.count {
-                flushList[f].flushAtEndOfBatch()
-                f += 1
-            }
-        }
-        deferred.removeAll(keepingCapacity: true)
-        flushList.removeAll(keepingCapacity: true)
+        batchWork.run()
     }
 
     /// Runs `body` on the loop as one batch and waits for it. For start-up and shutdown only: calling
     /// it from the loop's own queue deadlocks.
-    public func runAndWait<T>(_ body: () throws -> T) rethrows -> T {
-        try queue.sync { try batch(body) }
+    public func runAndWait<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        let result: Result<T, E> = queue.sync { batch { Result { () throws(E) -> T in try body() } } }
+        return try result.get()
     }
 
     private func runBatch(_ body: () -> Void) {
@@ -176,10 +162,10 @@ public final class DispatchEpollLoop: EventLoop, @unchecked Sendable {
     }
 
     /// One batch outside epoll: fresh batch time, the body, then the deferred work and flushes.
-    private func batch<T>(_ body: () throws -> T) rethrows -> T {
+    private func batch<T>(_ body: () -> T) -> T {
         batchTime = Posix.monotonicNanoseconds()
         defer { flushPending() }
-        return try body()
+        return body()
     }
 
     // MARK: timers and tasks

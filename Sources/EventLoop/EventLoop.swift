@@ -32,7 +32,7 @@ public protocol LoopTimer: AnyObject {
     func cancel()
 }
 
-/// The loop contract every backend implements (Dispatch-source epoll today, libev next).
+/// The loop contract every backend implements: `DispatchEpollLoop` (the default) and `LibevLoop`.
 ///
 /// Contract:
 /// - Every callback (I/O readiness, timer, `execute` task) runs serially on the loop, never two at once,
@@ -46,6 +46,8 @@ public protocol LoopTimer: AnyObject {
 public protocol EventLoop: AnyObject, Sendable {
     /// Stable index of this loop among the workers, for logs and metrics.
     var index: Int { get }
+    /// The backend's name as the config spells it (`dispatch`, `libev`), for logs and INFO.
+    var backendName: String { get }
     /// The loop's buffers; see `BufferPool`.
     var buffers: BufferPool { get }
     /// Monotonic time in nanoseconds sampled at the start of the current batch (cheap to read).
@@ -68,6 +70,10 @@ public protocol EventLoop: AnyObject, Sendable {
 
     /// Runs `body` on the loop soon; callable from any thread.
     func execute(_ body: @escaping @Sendable () -> Void)
+
+    /// Runs `body` on the loop as one batch and waits for it. For start-up, reloads and shutdown, from
+    /// a thread that is not a loop thread: calling it from any loop may deadlock.
+    func runAndWait<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T
 
     /// Stops the loop for good: no further callbacks, descriptors it still watches are not closed.
     func shutdown()

@@ -9,9 +9,13 @@ import Glibc
 /// The loop contract, run against every backend.
 enum Backend: String, CaseIterable, Sendable {
     case dispatch
+    case libev
 
-    func make(index: Int = 0) throws -> DispatchEpollLoop {
-        try DispatchEpollLoop(index: index)
+    func make(index: Int = 0) throws -> any EventLoop {
+        switch self {
+        case .dispatch: try DispatchEpollLoop(index: index)
+        case .libev: try LibevLoop(index: index)
+        }
     }
 }
 
@@ -84,6 +88,52 @@ final class RecordingDelegate: ChannelDelegate, @unchecked Sendable {
         let probe = Probe()
         for i in 0..<100 { loop.execute { probe.record("\(i)") } }
         #expect(probe.wait(count: 100) == (0..<100).map(String.init))
+    }
+
+    @Test(arguments: Backend.allCases)
+    func runAndWaitReturnsThrowsAndFlushesAsOneBatch(backend: Backend) throws {
+        let loop = try backend.make()
+        defer { loop.shutdown() }
+        struct Refused: Error {}
+        final class Flushed: BatchFlushable, @unchecked Sendable {
+            var count = 0
+            func flushAtEndOfBatch() { count += 1 }
+        }
+        let flushed = Flushed()
+        var order: [String] = []
+        let value = loop.runAndWait { () -> Int in
+            loop.flushAtEndOfBatch(flushed)
+            loop.deferToEndOfBatch { order.append("deferred") }
+            order.append("body")
+            return 42
+        }
+        #expect(value == 42)
+        // The body's batch ended before runAndWait returned: deferred work first, then the flush.
+        #expect(order == ["body", "deferred"])
+        #expect(flushed.count == 1)
+        #expect(throws: Refused.self) { try loop.runAndWait { () throws(Refused) in throw Refused() } }
+    }
+
+    @Test(arguments: Backend.allCases)
+    func nothingRunsAfterShutdown(backend: Backend) throws {
+        let loop = try backend.make()
+        let probe = Probe()
+        let (a, b) = socketPair()
+        defer { close(a); close(b) }
+        final class Recorder: IOHandler, @unchecked Sendable {
+            let probe: Probe
+            init(probe: Probe) { self.probe = probe }
+            func handle(_ events: IOEvents) { probe.record("io") }
+        }
+        let recorder = Recorder(probe: probe)
+        loop.runAndWait {
+            try! loop.register(a, interest: .read, handler: recorder)
+            loop.schedule(after: .milliseconds(50), repeating: nil) { probe.record("timer") }
+        }
+        loop.shutdown()
+        loop.execute { probe.record("task") }
+        _ = write(b, "x", 1)
+        #expect(probe.wait(count: 1, timeout: 0.2).isEmpty)
     }
 
     @Test(arguments: Backend.allCases)

@@ -146,6 +146,8 @@ extension ConfigLoaderTests {
         #expect(try load(file()).clusters.allSatisfy { !$0.local })
         // Range ends.
         #expect(try load(file(extra: #""workers": 256, "timeouts": {"connectMs": 3600000}"#)).workers == 256)
+        // Both loop backends.
+        #expect(try load(file(extra: #""eventLoop": "libev""#)).eventLoop == .libev)
         // A cluster may list servers for a protocol nobody listens for; they are just unused.
         #expect(try load(file(clusters: #"[{"name": "a", "redis": ["h:1"], "memcached": ["h:2"]}]"#)).clusters[0].memcached.count == 1)
     }
@@ -310,7 +312,7 @@ private let ruleCases: [RuleCase] = [
     RuleCase("bulk limit zero", file(extra: #""limits": {"maxBulkBytes": 0}"#), "limits.maxBulkBytes", "must be between 1 and 4294967296, got 0"),
     RuleCase("client limit negative", file(extra: #""limits": {"maxClients": -1}"#), "limits.maxClients", "must be between 1 and 1048576, got -1"),
     // eventLoop.
-    RuleCase("libev not built yet", file(extra: #""eventLoop": "libev""#), "eventLoop", "the libev loop backend is not built yet; use \"dispatch\""),
+    RuleCase("loop as number", file(extra: #""eventLoop": 1"#), "eventLoop", "expected a string, got an integer"),
     RuleCase("unknown loop", file(extra: #""eventLoop": "epoll""#), "eventLoop", #"expected one of "dispatch", "libev", got "epoll""#),
     // listen.
     RuleCase("listen missing", #"{"clusters": [{"name": "a", "redis": ["h:1"]}]}"#, "listen",
@@ -496,7 +498,7 @@ extension ConfigLoaderTests {
             {
               "listen": {"redis": "127.0.0.1:6379", "admin": "nowhere"},
               "workers": 0,
-              "eventLoop": "libev",
+              "eventLoop": "libuv",
               "clusters": [
                 {"name": "dc-a", "local": "yes", "redis": ["127.0.0.1:16379"]},
                 {"name": "dc-a", "memcached": ["127.0.0.1:11311"]}
@@ -510,7 +512,7 @@ extension ConfigLoaderTests {
             ConfigProblem(path: "extra", reason: "unknown key; \(rootKeys)"),
             ConfigProblem(path: "listen.admin", reason: #"expected "host:port" or "[IPv6]:port" (e.g. "127.0.0.1:6379"), got "nowhere""#),
             ConfigProblem(path: "workers", reason: "must be between 1 and 256, got 0"),
-            ConfigProblem(path: "eventLoop", reason: "the libev loop backend is not built yet; use \"dispatch\""),
+            ConfigProblem(path: "eventLoop", reason: #"expected one of "dispatch", "libev", got "libuv""#),
             ConfigProblem(path: "clusters[0].local", reason: "expected a boolean (true or false), got a string"),
             ConfigProblem(path: "clusters[1]", reason: "has no redis servers, but listen.redis is set; every cluster needs redis servers"),
             ConfigProblem(path: "clusters[1].name", reason: #"duplicate cluster name "dc-a" (first used at clusters[0].name)"#),

@@ -44,6 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[2]
 METACLUSTER_BIN = Path(os.environ.get("METACLUSTER_BIN", REPO / ".build" / "release" / "metacluster"))
+# The loop backend every proxy a test starts runs on (scripts/test runs the suite once per backend).
+EVENT_LOOP = os.environ.get("METACLUSTER_EVENT_LOOP") or None
 TARGET = os.environ.get("METACLUSTER_TARGET", "proxy").strip().lower()
 LOG_LEVEL = os.environ.get("METACLUSTER_LOG_LEVEL", "info")
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "redis-server"
@@ -400,6 +402,9 @@ class Metacluster:
             self.config["limits"] = dict(limits)
         if config_extra:
             self.config.update(config_extra)
+        # scripts/test runs the suite once per loop backend (METACLUSTER_EVENT_LOOP=dispatch|libev)
+        if EVENT_LOOP:
+            self.config.setdefault("eventLoop", EVENT_LOOP)
         # Read verification (default 1% of reads) sends reads to other clusters; tests that count
         # where reads land or what a remote server saw opt in explicitly.
         self.config.setdefault("verify", {"sampleRate": 0})

@@ -14,6 +14,7 @@ What is shown here, over RESP2 and RESP3 (raw connections and redis-py):
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -80,6 +81,8 @@ def check_proxy_section(d: DualClusters, fields: dict[str, str], state: str = "u
     assert fields["proxy_version"] == d.proxy.status()["version"]
     int_field(fields, r"uptime\w*")
     int_field(fields, r"\w*clients\w*")
+    # scripts/test runs this suite once per loop backend and says which through the environment
+    assert fields.get("event_loop") == os.environ.get("METACLUSTER_EVENT_LOOP", "dispatch"), fields
     clusters = " ".join(f"{k}:{v}" for k, v in fields.items())
     for name in d.names:
         lines = [f"{k}:{v}" for k, v in fields.items() if re.search(rf"\b{name}\b", v) or name in k]

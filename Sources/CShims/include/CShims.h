@@ -17,6 +17,9 @@
 // accept4 is declared only under _GNU_SOURCE, which Swift's Glibc module does not define.
 int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 
+// pthread_setname_np is declared only under _GNU_SOURCE. Names the calling thread (15 bytes at most).
+void cshims_set_thread_name(const char *name);
+
 // epoll_pwait2 (microsecond timeouts, Linux 5.11+) is declared only under _GNU_SOURCE. Falls back to
 // epoll_wait rounded up to a millisecond where the kernel lacks it.
 int cshims_epoll_wait_micros(int epfd, struct epoll_event *events, int max, long micros);
@@ -31,6 +34,6 @@ struct ev_loop *cshims_ev_loop_new_epoll(void);
 void cshims_ev_io_init(ev_io *w, void (*cb)(struct ev_loop *, ev_io *, int), int fd, int events);
 void cshims_ev_timer_init(ev_timer *w, void (*cb)(struct ev_loop *, ev_timer *, int), double after, double repeat);
 void cshims_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, int));
-extern const int cshims_EV_READ, cshims_EV_WRITE;
+extern const int cshims_EV_READ, cshims_EV_WRITE, cshims_EV_ERROR, cshims_EVBREAK_ALL;
 
 #endif

@@ -307,12 +307,8 @@ struct ConfigValidator {
     private mutating func eventLoop(_ value: JSONTree) -> LoopBackendKind? {
         guard let name = reader.string(value, at: "eventLoop") else { return nil }
         switch LoopBackendKind(rawValue: name) {
-        case .dispatch:
-            return .dispatch
-        case .libev:
-            // Accepted by the data model so configs can name it, refused until its loop backend exists.
-            reader.fail("eventLoop", "the libev loop backend is not built yet; use \"dispatch\"")
-            return nil
+        case let kind?:
+            return kind
         case nil:
             let choices = LoopBackendKind.allCases.map { ConfigPath.quoted($0.rawValue) }.joined(separator: ", ")
             reader.fail("eventLoop", "expected one of \(choices), got \(ConfigPath.quoted(name))")

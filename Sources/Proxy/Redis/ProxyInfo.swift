@@ -9,6 +9,7 @@ enum ProxyInfo {
         text += "proxy_version:\(MetaclusterVersion.current)\r\n"
         text += "uptime_in_seconds:\(uptimeSeconds)\r\n"
         text += "connected_clients:\(clients)\r\n"
+        text += "event_loop:\(router.loop.backendName)\r\n"
         text += "write_ack:\(router.policy.rawValue)\r\n"
         text += "verify_sample_rate:\(router.verifier.rate)\r\n"
         text += "clusters:\(router.clusters.count)\r\n"

@@ -24,11 +24,11 @@ public final class ProxyServer: @unchecked Sendable {
     let reloadLock = Mutex(())
     let reloadsApplied: StatCounter
     let reloadsRejected: StatCounter
-    private(set) var loops: [DispatchEpollLoop] = []
+    private(set) var loops: [any EventLoop] = []
     /// Per loop, its front ends (same index as `loops`).
     private(set) var frontEnds: [[FrontEnd]] = []
     /// The admin listener runs on a loop of its own, away from client traffic.
-    private var adminLoop: DispatchEpollLoop?
+    private var adminLoop: (any EventLoop)?
     private(set) var adminServer: AdminServer?
     let redisClients: ClientCounter
     let memcachedClients: ClientCounter
@@ -65,7 +65,7 @@ public final class ProxyServer: @unchecked Sendable {
         var memcached = try config.listen.memcached.map { try SocketAddress(host: $0.host, port: $0.port) }
         do {
             for index in 0..<config.workers {
-                let loop = try DispatchEpollLoop(index: index, idleWaitMicros: config.loopIdleWaitMicros)
+                let loop = try Self.makeLoop(config, index: index)
                 loops.append(loop)
                 var ends: [FrontEnd] = []
                 frontEnds.append([])
@@ -97,7 +97,7 @@ public final class ProxyServer: @unchecked Sendable {
         if let admin = config.listen.admin {
             do {
                 let address = try SocketAddress(host: admin.host, port: admin.port)
-                let loop = try DispatchEpollLoop(index: config.workers, idleWaitMicros: 0)
+                let loop = try Self.makeLoop(config, index: config.workers, admin: true)
                 let server = AdminServer(address: address, loop: loop, handler: self, logger: logger)
                 adminLoop = loop
                 adminServer = server
@@ -114,6 +114,7 @@ public final class ProxyServer: @unchecked Sendable {
             "redis": "\(redis.map { "\($0)" } ?? "-")", "memcached": "\(memcached.map { "\($0)" } ?? "-")",
             "admin": "\(adminAddress.map { "\($0)" } ?? "-")",
             "workers": "\(config.workers)",
+            "eventLoop": "\(config.eventLoop.rawValue)",
             "clusters": "\(config.clusters.map { "\($0.name)\($0.local ? "(local)" : "")" }.joined(separator: " "))",
             "writeAck": "\(config.writeAck.rawValue)",
         ])
@@ -175,8 +176,17 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     /// Runs `body` on `loop` and waits for it; for start-up and shutdown only, never from a loop.
-    private func onLoop<T>(_ loop: DispatchEpollLoop, _ body: () throws -> T) rethrows -> T {
+    private func onLoop<T, E: Error>(_ loop: any EventLoop, _ body: () throws(E) -> T) throws(E) -> T {
         try loop.runAndWait(body)
+    }
+
+    /// A worker (or the admin) loop of the configured backend. The admin loop never idles in place:
+    /// its traffic is rare and a busy wait would only cost CPU.
+    private static func makeLoop(_ config: ProxyConfig, index: Int, admin: Bool = false) throws -> any EventLoop {
+        switch config.eventLoop {
+        case .dispatch: try DispatchEpollLoop(index: index, idleWaitMicros: admin ? 0 : config.loopIdleWaitMicros)
+        case .libev: try LibevLoop(index: index)
+        }
     }
 }
 
