@@ -171,6 +171,8 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
 
     // MARK: replies
 
+    @_specialize(where Wire == RedisWire)
+    @_specialize(where Wire == MemcachedWire)
     func channelRead(_ channel: SocketChannel) {
         let input = channel.input
         while !input.isEmpty {

@@ -156,6 +156,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         if shard == 0 { onConnected?(cluster) }
     }
 
+    @_specialize(where Wire == RedisWire)
+    @_specialize(where Wire == MemcachedWire)
     func backendAnswered(cluster: Int, shard: Int, rtt: UInt64) {
         latency.record(cluster: cluster, rttNanoseconds: rtt, at: loop.batchTime)
         tallies[cluster].recordReply(rttNanos: rtt)

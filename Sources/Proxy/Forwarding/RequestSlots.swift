@@ -71,9 +71,11 @@ struct RequestSlots {
         free.append(index)
     }
 
+    /// Borrowed, not copied: a copy of a slot retains and releases each of its references
+    /// (measured: four of the thirty retains per forwarded SET).
     @inline(__always)
     subscript(index: Int) -> RequestSlot {
-        get { slots[index] }
+        _read { yield slots[index] }
         _modify { yield &slots[index] }
     }
 }
