@@ -23,8 +23,8 @@ struct RequestSlot {
     var fanOut = WriteFanOut(clusterCount: 1, localMask: 0, policy: .first)
     /// Writes: clusters that answered with an error reply.
     var errorMask: UInt64 = 0
-    /// Writes under `majority`/`all`: replies kept until the policy decides which one answers.
-    var held: [[UInt8]?]? = nil
+    /// Writes: replies kept until the policy decides which one answers.
+    var held = HeldReplies()
     /// Once decided: the deciding cluster's reply, which is what the client gets on success (the other
     /// clusters' replies answer the effect, not the client's command).
     var decidedReply: [UInt8]? = nil
@@ -59,7 +59,7 @@ struct RequestSlots {
 
     @inline(__always)
     mutating func release(_ index: Int) {
-        slots[index].held = nil
+        slots[index].held.clear()
         slots[index].isDecision = false
         slots[index].quiet = 0
         slots[index].decidedReply = nil

@@ -204,19 +204,19 @@ extension RoutedSession {
                 decidedReply.withUnsafeBytes { deliver(slot, reply: $0) }
             } else if answered == c {
                 deliver(slot, reply: reply)
-            } else if let kept = slots[slot].held?[answered] {
-                kept.withUnsafeBytes { deliver(slot, reply: $0) }
+            } else if let kept = slots[slot].held.reply(cluster: answered) {
+                // Delivered outside the slot's access: answering may touch the slots.
+                kept.storage.withUnsafeBytes { deliver(slot, reply: UnsafeRawBufferPointer(rebasing: $0[kept.range])) }
             } else {
                 // The policy chose a cluster whose reply was not kept: cannot happen by WriteFanOut's contract.
                 Wire.noClusterReply.withUnsafeBytes { deliver(slot, reply: $0) }
             }
-            slots[slot].held = nil
+            slots[slot].held.clear()
         case .wait:
             // Only `majority` and `all` (and `first` when everything so far failed) may later answer
             // with a reply that arrived earlier; `first` on success and `local` never need a copy.
             if router.policy != .local && slots[slot].fanOut.answeredCluster == nil {
-                if slots[slot].held == nil { slots[slot].held = Array(repeating: nil, count: router.clusters.count) }
-                slots[slot].held![c] = Array(reply)
+                slots[slot].held.keep(reply, cluster: c, clusters: router.clusters.count)
             }
         }
         if slots[slot].fanOut.isComplete {
