@@ -59,6 +59,7 @@ let package = Package(
             name: "metacluster",
             dependencies: [
                 "Proxy",
+                "EventLoop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -6,7 +6,12 @@ int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 }
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
+
+void cshims_fix_mmap_threshold(int bytes) {
+    mallopt(M_MMAP_THRESHOLD, bytes);
+}
 
 void cshims_set_thread_name(const char *name) {
     pthread_setname_np(pthread_self(), name);
@@ -40,4 +45,5 @@ void cshims_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, 
     ev_async_init(w, cb);
 }
 
-const int cshims_EV_READ = EV_READ, cshims_EV_WRITE = EV_WRITE, cshims_EV_ERROR = EV_ERROR, cshims_EVBREAK_ALL = EVBREAK_ALL;
+const int cshims_EV_READ = EV_READ, cshims_EV_WRITE = EV_WRITE, cshims_EV_ERROR = EV_ERROR, cshims_EVBREAK_ALL = EVBREAK_ALL,
+    cshims_EVRUN_NOWAIT = EVRUN_NOWAIT, cshims_EVRUN_ONCE = EVRUN_ONCE;

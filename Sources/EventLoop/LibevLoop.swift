@@ -41,11 +41,22 @@ public final class LibevLoop: EventLoop, @unchecked Sendable {
         var watcher: UnsafeMutablePointer<ev_io>?
     }
 
-    public init(index: Int) throws {
+    /// How long the loop keeps polling without sleeping after a wake-up that did work.
+    public let spinNanoseconds: UInt64
+    /// When the last wake-up that ran callbacks started.
+    private var lastWork: UInt64 = 0
+
+    /// `spinMicros`: after a wake-up that did work, poll for this long before blocking in
+    /// `epoll_wait` (0: block at once). The replies a batch just caused usually arrive within tens
+    /// of microseconds; catching them without sleeping saves two scheduler wake-ups per round trip,
+    /// which is most of what a proxy adds to latency with few clients. Costs CPU only while idle
+    /// within that window.
+    public init(index: Int, spinMicros: Int = 0) throws {
         guard let evLoop = cshims_ev_loop_new_epoll() else {
             throw SystemError("ev_loop_new", errno: errno)
         }
         self.index = index
+        self.spinNanoseconds = UInt64(max(spinMicros, 0)) * 1000
         self.evLoop = evLoop
         self.wakeUp = .allocate(capacity: 1)
         running.reserveCapacity(64)
@@ -87,7 +98,14 @@ public final class LibevLoop: EventLoop, @unchecked Sendable {
 
     private func threadMain() {
         "mc-libev-\(index)".withCString { cshims_set_thread_name($0) }
-        ev_run(evLoop, 0)
+        guard spinNanoseconds > 0 else {
+            ev_run(evLoop, 0)
+            return
+        }
+        while !isShutdown {
+            let spinning = Posix.monotonicNanoseconds() &- lastWork < spinNanoseconds
+            ev_run(evLoop, spinning ? cshims_EVRUN_NOWAIT : cshims_EVRUN_ONCE)
+        }
     }
 
     private var isLoopThread: Bool { pthread_equal(pthread_self(), thread) != 0 }
@@ -157,6 +175,7 @@ public final class LibevLoop: EventLoop, @unchecked Sendable {
     /// libev's invoke hook: the pending callbacks of one wake-up, then the end-of-batch work.
     private func runBatch() {
         batchTime = Posix.monotonicNanoseconds()
+        if ev_pending_count(evLoop) > 0 { lastWork = batchTime }
         ev_invoke_pending(evLoop)
         batchWork.run()
     }

@@ -207,4 +207,11 @@ public enum Posix {
     public static func ignoreSIGPIPE() {
         signal(SIGPIPE, SIG_IGN)
     }
+
+    /// Fixes glibc's mmap threshold at `bytes`: allocations that large get their own mapping, which
+    /// goes back to the kernel when freed. glibc otherwise raises the threshold after the first large
+    /// block is freed, and later large blocks come from the heap, whose freed space it keeps.
+    public static func fixMmapThreshold(bytes: Int32) {
+        cshims_fix_mmap_threshold(bytes)
+    }
 }

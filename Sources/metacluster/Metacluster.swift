@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLoop
 import Foundation
 import Logging
 import Proxy
@@ -46,6 +47,10 @@ struct Metacluster: AsyncParsableCommand {
         // Trap the signals before the listener opens: a client (or a test) may send SIGTERM as soon as
         // the port accepts, and an untrapped SIGTERM would kill the process without a graceful stop.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
+        // I/O buffers grown for a pipelined batch or a large value are freed after use; with glibc's
+        // sliding threshold their space stayed in the heap: +8 MiB of RSS over a 10-minute pipelined
+        // soak while the live heap stayed flat (scripts/memory soak). 128 KiB is glibc's start value.
+        Posix.fixMmapThreshold(bytes: 128 * 1024)
         let server = ProxyServer(config: proxyConfig, configPath: config, logger: logger)
         do {
             try server.start()

@@ -10,11 +10,14 @@ import Glibc
 enum Backend: String, CaseIterable, Sendable {
     case dispatch
     case libev
+    /// libev polling for a while after busy wake-ups instead of blocking at once.
+    case libevSpinning
 
     func make(index: Int = 0) throws -> any EventLoop {
         switch self {
         case .dispatch: try DispatchEpollLoop(index: index)
         case .libev: try LibevLoop(index: index)
+        case .libevSpinning: try LibevLoop(index: index, spinMicros: 200)
         }
     }
 }

@@ -20,6 +20,9 @@ int cshims_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 // pthread_setname_np is declared only under _GNU_SOURCE. Names the calling thread (15 bytes at most).
 void cshims_set_thread_name(const char *name);
 
+// mallopt and its M_* constants are in <malloc.h>, which Glibc's Swift module leaves out.
+void cshims_fix_mmap_threshold(int bytes);
+
 // epoll_pwait2 (microsecond timeouts, Linux 5.11+) is declared only under _GNU_SOURCE. Falls back to
 // epoll_wait rounded up to a millisecond where the kernel lacks it.
 int cshims_epoll_wait_micros(int epfd, struct epoll_event *events, int max, long micros);
@@ -34,6 +37,7 @@ struct ev_loop *cshims_ev_loop_new_epoll(void);
 void cshims_ev_io_init(ev_io *w, void (*cb)(struct ev_loop *, ev_io *, int), int fd, int events);
 void cshims_ev_timer_init(ev_timer *w, void (*cb)(struct ev_loop *, ev_timer *, int), double after, double repeat);
 void cshims_ev_async_init(ev_async *w, void (*cb)(struct ev_loop *, ev_async *, int));
-extern const int cshims_EV_READ, cshims_EV_WRITE, cshims_EV_ERROR, cshims_EVBREAK_ALL;
+extern const int cshims_EV_READ, cshims_EV_WRITE, cshims_EV_ERROR, cshims_EVBREAK_ALL, cshims_EVRUN_NOWAIT,
+    cshims_EVRUN_ONCE;
 
 #endif

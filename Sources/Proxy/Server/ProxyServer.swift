@@ -180,12 +180,14 @@ public final class ProxyServer: @unchecked Sendable {
         try loop.runAndWait(body)
     }
 
-    /// A worker (or the admin) loop of the configured backend. The admin loop never idles in place:
-    /// its traffic is rare and a busy wait would only cost CPU.
+    /// A worker (or the admin) loop of the configured backend. `loopIdleWaitMicros` is how long a
+    /// worker loop waits in place for more events after a busy wake-up: parked in `epoll_pwait2` on
+    /// the dispatch loop (which saves libdispatch's hand-off), polling on the libev loop (which saves
+    /// the scheduler's wake-ups). The admin loop never waits: its traffic is rare.
     private static func makeLoop(_ config: ProxyConfig, index: Int, admin: Bool = false) throws -> any EventLoop {
         switch config.eventLoop {
         case .dispatch: try DispatchEpollLoop(index: index, idleWaitMicros: admin ? 0 : config.loopIdleWaitMicros)
-        case .libev: try LibevLoop(index: index)
+        case .libev: try LibevLoop(index: index, spinMicros: admin ? 0 : config.loopIdleWaitMicros)
         }
     }
 }
