@@ -101,7 +101,7 @@ extension ConfigLoaderTests {
     @Test func absentKeysTakeTheirDocumentedDefaults() throws {
         let config = try load(file(), defaultWorkers: 6)
         #expect(config.workers == 6)
-        #expect(config.eventLoop == .dispatch)
+        #expect(config.eventLoop == .libev)
         #expect(config.loopIdleWaitMicros == 100)
         #expect(config.writeAck == .first)
         #expect(config.health == HealthConfig(failureLimit: 3, probeIntervalMs: 1000))

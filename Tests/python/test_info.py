@@ -82,7 +82,7 @@ def check_proxy_section(d: DualClusters, fields: dict[str, str], state: str = "u
     int_field(fields, r"uptime\w*")
     int_field(fields, r"\w*clients\w*")
     # scripts/test runs this suite once per loop backend and says which through the environment
-    assert fields.get("event_loop") == os.environ.get("METACLUSTER_EVENT_LOOP", "dispatch"), fields
+    assert fields.get("event_loop") == os.environ.get("METACLUSTER_EVENT_LOOP", "libev"), fields
     clusters = " ".join(f"{k}:{v}" for k, v in fields.items())
     for name in d.names:
         lines = [f"{k}:{v}" for k, v in fields.items() if re.search(rf"\b{name}\b", v) or name in k]

@@ -143,7 +143,7 @@ struct ConfigValidator {
         var workers: Int? = min(max(defaultWorkers, ConfigSchema.workers.lowerBound), ConfigSchema.workers.upperBound)
         if let value = top["workers"] { workers = reader.integer(value, at: "workers", in: ConfigSchema.workers) }
 
-        var eventLoop: LoopBackendKind? = .dispatch
+        var eventLoop: LoopBackendKind? = .libev
         if let value = top["eventLoop"] { eventLoop = self.eventLoop(value) }
 
         var idleWait: Int? = 100

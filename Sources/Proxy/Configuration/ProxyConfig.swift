@@ -11,9 +11,9 @@ public struct ProxyConfig: Sendable, Equatable {
     public var workers: Int
     /// Which event-loop implementation runs the workers.
     public var eventLoop: LoopBackendKind
-    /// How long a loop that just did work waits in place for more events before handing its thread
-    /// back (0 = never wait). Trades a briefly parked thread for lower latency with few clients.
-    /// File key `loopIdleWaitMicros`, default 100.
+    /// How long a loop that just did work waits in place for more events before sleeping (0 = never
+    /// wait): parked in epoll on the dispatch loop, polling on the libev loop. Trades a little CPU for
+    /// lower latency with few clients. File key `loopIdleWaitMicros`, default 100.
     public var loopIdleWaitMicros: Int
     public var clusters: [ClusterConfig]
     public var timeouts: TimeoutConfig
@@ -32,7 +32,7 @@ public struct ProxyConfig: Sendable, Equatable {
     public init(
         listen: ListenConfig,
         workers: Int,
-        eventLoop: LoopBackendKind = .dispatch,
+        eventLoop: LoopBackendKind = .libev,
         loopIdleWaitMicros: Int = 100,
         clusters: [ClusterConfig],
         timeouts: TimeoutConfig = TimeoutConfig(),
@@ -211,9 +211,10 @@ public struct ShardingConfig: Sendable, Equatable {
 
 /// Event-loop implementations selectable with `"eventLoop"`.
 public enum LoopBackendKind: String, Sendable, Equatable, CaseIterable {
-    /// epoll drained in batches from one Dispatch read source per loop (default).
+    /// epoll drained in batches from one Dispatch read source per loop.
     case dispatch
-    /// libev with its epoll backend.
+    /// libev with its epoll backend, one thread per loop (default: lower latency with few clients
+    /// and as fast under load; docs/performance.md).
     case libev
 }
 
