@@ -84,7 +84,7 @@ extension ClusterRouter {
             if missed { shard.stats.missedWrites.bump() }
             shard.stats.backlogEntries.add(1, ordering: .relaxed)
             if !shard.touchedInBatch {
-                if touched.isEmpty { loop.deferToEndOfBatch { [unowned self] in self.endBatch() } }
+                if touched.isEmpty { loop.deferToEndOfBatch(endBatchOnce) }
                 shard.touchedInBatch = true
                 touched.append(shard)
             }

@@ -32,6 +32,9 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     private(set) lazy var repairer = KeyRepairer(router: self)
     /// Servers whose backlog was appended to in this loop batch, flushed and pumped at its end.
     var touched: [ShardLink<Wire>] = []
+    /// `endBatch` as a closure made once: a fresh closure per batch was an allocation per batch while
+    /// a cluster is behind.
+    lazy var endBatchOnce: () -> Void = { [unowned self] in self.endBatch() }
     /// Writes the disk backlogs' markers once the batch's direct sends are in the kernel.
     lazy var markers = BacklogMarkers(router: self)
     /// Called when a cluster's primary connection comes up (redis loads command metadata then).
