@@ -90,15 +90,21 @@ OWN_MODULES = ("Proxy", "EventLoop", "RedisProtocol", "MemcachedProtocol", "Rout
 _helpers: list[subprocess.Popen] = []
 
 
+def _terminate(p: subprocess.Popen, sig: int, timeout: float) -> None:
+    """Sends `sig` to a running process and waits; kills it if it outlives `timeout`."""
+    if p.poll() is not None:
+        return
+    p.send_signal(sig)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait(timeout=5)
+
+
 def _stop_all() -> None:
     for p in _helpers:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        _terminate(p, signal.SIGINT, 10)
     _helpers.clear()
     _cleanup()
 
@@ -269,14 +275,7 @@ def start_metacluster(args, backends: Backends, loop: str, clusters: int, label:
 
 def stop(proxy: Proxy) -> None:
     """Stops one proxy (by pid) before the next starts, so runs never share the machine."""
-    p = proxy.proc
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
+    _terminate(proxy.proc, signal.SIGTERM, 15)
 
 
 def start_twemproxy(backends: Backends) -> Optional[Proxy]:
