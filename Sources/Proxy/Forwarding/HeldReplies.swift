@@ -31,7 +31,7 @@ struct HeldReplies {
     }
 
     mutating func clear() {
-        guard !bytes.isEmpty || starts.contains(where: { $0 >= 0 }) else { return }
+        guard !isEmpty else { return }
         bytes.removeAll(keepingCapacity: true)
         for i in starts.indices { starts[i] = -1 }
     }
