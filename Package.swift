@@ -65,11 +65,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // What several test targets share (a seeded generator, spawning real servers); tests only.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
-        .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol"]),
-        .testTarget(name: "MemcachedProtocolTests", dependencies: ["MemcachedProtocol"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
-        .testTarget(name: "DurableLogTests", dependencies: ["DurableLog", "EventLoop"]),
+        .testTarget(name: "RedisProtocolTests", dependencies: ["RedisProtocol", "TestSupport"]),
+        .testTarget(name: "MemcachedProtocolTests", dependencies: ["MemcachedProtocol", "TestSupport"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "TestSupport"]),
+        .testTarget(name: "DurableLogTests", dependencies: ["DurableLog", "EventLoop", "TestSupport"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,6 @@
 import Testing
 import DurableLog
+import TestSupport
 
 /// The replayer's use of the log (issue #7): appends arrive while a window of records is read ahead
 /// and each is consumed when acknowledged (`popFirst`, or `discardFirst` when the payload was read

@@ -9,6 +9,7 @@ import Testing
 // @testable only to break the active segment's descriptor and so fail an append for real.
 @testable import DurableLog
 import EventLoop
+import TestSupport
 
 /// Calls `readNext` `n` times (nil once everything held is read ahead).
 private func readNext(_ n: Int, from log: SegmentLog) throws -> [[UInt8]?] {
@@ -244,18 +245,6 @@ private func failNextAppend(_ log: SegmentLog, _ dir: String) throws {
         #expect(other.needsSync)
         try other.syncIfDue(nowMillis: 0)
         #expect(!other.needsSync)
-    }
-}
-
-/// Small seeded generator (SplitMix64), so a failing sequence can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

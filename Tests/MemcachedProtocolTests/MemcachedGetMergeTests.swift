@@ -1,17 +1,6 @@
 import Testing
 import MemcachedProtocol
-
-/// SplitMix64, so every random test replays the same way.
-private struct GetMergeRNG: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 /// The merge of `parts` (strings) for the given per-part keys, as a string, or nil when it
 /// returned false; checks that a false left `out` untouched.
@@ -113,7 +102,7 @@ struct MemcachedGetMergeTests {
     /// servers holding a random split of the keys answer.
     @Test(arguments: [1, 2, 3, 4] as [UInt64])
     func mergeEqualsTheSingleServerReply(seed: UInt64) {
-        var rng = GetMergeRNG(state: seed)
+        var rng = SplitMix(state: seed)
         let universe = (0 ..< 8).map { "key\($0)" }
         for _ in 0 ..< 300 {
             // Each key hits or misses, with data that may look like protocol.
@@ -165,7 +154,7 @@ struct MemcachedGetMergeDifferentialTests {
             let reply = try connection.exchange(b("set \(key) \(i * 1000) 0 \(data.count)\r\n") + data + b("\r\n"))
             #expect(reply == [b("STORED\r\n")])
         }
-        var rng = GetMergeRNG(state: UInt64(command.utf8.count))
+        var rng = SplitMix(state: UInt64(command.utf8.count))
         for _ in 0 ..< 100 {
             let request = (0 ..< Int.random(in: 1 ... 12, using: &rng)).map { _ in universe.randomElement(using: &rng)! }
             let whole = try connection.exchange(b("\(command) \(request.joined(separator: " "))\r\n"))

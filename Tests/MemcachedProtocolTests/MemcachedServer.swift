@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 #endif
 import MemcachedProtocol
+import TestSupport
 
 /// A real memcached started for a differential test, and a blocking client connection to it.
 /// The binary is $MEMCACHED_BIN, else `memcached` on PATH; tests using it are skipped without one.
@@ -22,18 +23,15 @@ final class MemcachedServer {
 
     init() throws {
         guard let binary = Self.binary else { throw ServerError("no memcached binary") }
-        // posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit can miss
-        // the exit of one of several children killed at once and then never return.
         for _ in 0 ..< 5 {
-            let port = try Self.freePort()
+            let port = try ChildProcess.freePort()
             var arguments = [binary, "-p", "\(port)", "-U", "0", "-l", "127.0.0.1", "-m", "64"]
             // memcached refuses to run as root unless told which user to be.
             if getuid() == 0 { arguments += ["-u", "root"] }
-            let pid = try Self.spawn(arguments)
+            let pid = try ChildProcess.spawn(arguments)
             for _ in 0 ..< 200 {
-                var status: Int32 = 0
                 // Exited: most likely another test took the port first; try another.
-                if waitpid(pid, &status, WNOHANG) == pid { break }
+                if ChildProcess.hasExited(pid) { break }
                 if let probe = try? Connection(port: port), (try? probe.exchange(Array("stats\r\n".utf8)))?.first
                     .map({ String(decoding: $0, as: UTF8.self).contains("STAT pid \(pid)\r\n") }) == true {
                     self.port = port
@@ -42,57 +40,20 @@ final class MemcachedServer {
                 }
                 usleep(10_000)
             }
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            ChildProcess.kill(pid)
         }
         throw ServerError("memcached did not start")
     }
 
     func stop() {
         guard pid > 0 else { return }
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        ChildProcess.kill(pid)
         pid = 0
     }
 
     deinit { stop() }
 
-    private static func spawn(_ arguments: [String]) throws -> pid_t {
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ)
-        guard rc == 0 else { throw ServerError("posix_spawn failed: \(rc)") }
-        return pid
-    }
-
     func client() throws -> Connection { try Connection(port: port) }
-
-    private static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ServerError("socket failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer -> Int32 in
-                guard bind(fd, pointer, length) == 0 else { return -1 }
-                return getsockname(fd, pointer, &length)
-            }
-        }
-        guard bound == 0 else { throw ServerError("bind failed") }
-        return UInt16(bigEndian: address.sin_port)
-    }
 
     struct ServerError: Error, CustomStringConvertible {
         let description: String

@@ -1,28 +1,12 @@
 import Testing
 import RedisProtocol
-
-/// SplitMix64: a small seeded generator, so every random test replays the same way.
-struct RESPTestRNG: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import TestSupport
 
 /// Random RESP2 replies, at most `maxDepth` arrays deep (hiredis 0.14.1 refuses deeper ones).
 enum RESP2Generator {
     static let maxDepth = 6
 
-    static func value(depth: Int = 0, rng: inout RESPTestRNG) -> RESPValue {
+    static func value(depth: Int = 0, rng: inout SplitMix) -> RESPValue {
         switch Int.random(in: 0 ..< (depth < maxDepth ? 9 : 6), using: &rng) {
         case 0: return .simpleString(text(rng: &rng))
         case 1: return .error("ERR " + text(rng: &rng))
@@ -37,13 +21,13 @@ enum RESP2Generator {
         }
     }
 
-    static func text(rng: inout RESPTestRNG) -> String {
+    static func text(rng: inout SplitMix) -> String {
         let count = Int.random(in: 0 ... 24, using: &rng)
         return String(decoding: (0 ..< count).map { _ in UInt8.random(in: 0x20 ... 0x7E, using: &rng) }, as: UTF8.self)
     }
 
     /// Binary payloads: mostly short, some long, with CR, LF and CRLF planted in them.
-    static func bytes(rng: inout RESPTestRNG) -> [UInt8] {
+    static func bytes(rng: inout SplitMix) -> [UInt8] {
         let count = Bool.random(using: &rng) ? Int.random(in: 0 ... 12, using: &rng) : Int.random(in: 0 ... 3000, using: &rng)
         var out = (0 ..< count).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
         if count >= 2, Bool.random(using: &rng) {
@@ -90,7 +74,7 @@ struct HiredisDifferentialTests {
 
     @Test(arguments: [UInt64(1), 2, 3])
     func framerAndHiredisAgreeOnBoundariesAndValues(seed: UInt64) throws {
-        var rng = RESPTestRNG(seed: seed)
+        var rng = SplitMix(state: seed)
         let values = (0 ..< 1500).map { _ in RESP2Generator.value(rng: &rng) }
         let stream = values.flatMap(\.encoded)
 
@@ -110,7 +94,7 @@ struct HiredisDifferentialTests {
 
     @Test(arguments: [UInt64(11), 12, 13])
     func framerAndHiredisAgreeWhenFedInRandomChunks(seed: UInt64) throws {
-        var rng = RESPTestRNG(seed: seed)
+        var rng = SplitMix(state: seed)
         let values = (0 ..< 1000).map { _ in RESP2Generator.value(rng: &rng) }
         let stream = values.flatMap(\.encoded)
 
@@ -150,7 +134,7 @@ struct HiredisDifferentialTests {
     }
 
     @Test func hiredisWithoutReplyFunctionsFramesTheSameReplies() throws {
-        var rng = RESPTestRNG(seed: 99)
+        var rng = SplitMix(state: 99)
         let values = (0 ..< 500).map { _ in RESP2Generator.value(rng: &rng) }
         let reader = HiredisReader(buildsValues: false)
         try reader.feed(values.flatMap(\.encoded))
@@ -170,7 +154,7 @@ struct HiredisDifferentialTests {
     }
 
     @Test func hiredisFormattedCommandsParseToTheSameArguments() {
-        var rng = RESPTestRNG(seed: 7)
+        var rng = SplitMix(state: 7)
         for _ in 0 ..< 500 {
             let args = (0 ..< Int.random(in: 1 ... 8, using: &rng)).map { _ in RESP2Generator.bytes(rng: &rng) }
             let formatted = hiredisFormatCommand(args)

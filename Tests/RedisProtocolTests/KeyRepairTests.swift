@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import RedisProtocol
+import TestSupport
 
 private func repairKeys(_ args: String..., table: CommandTable = .builtin) -> [String]? {
     respMultibulk(args.map(respBytes)).withUnsafeBytes { KeyRepair.keys(ofWrite: $0, table: table) }?
@@ -160,9 +161,7 @@ struct KeyRepairTests {
 
 // MARK: - Against real redis-servers
 
-/// A redis-server spawned on a free loopback port, stopped by pid. posix_spawn and waitpid rather
-/// than Foundation's Process, whose waitUntilExit can miss the exit of one of several children
-/// killed at once (see `MemcachedServer`).
+/// A redis-server spawned on a free loopback port, stopped by pid (`ChildProcess`).
 private final class RedisProcess {
     let port: Int
     private var pid: pid_t = 0
@@ -170,11 +169,10 @@ private final class RedisProcess {
     init() throws {
         guard let binary = CommandTableRealRedisTests.redisServer else { throw POSIXError(.ENOENT) }
         for _ in 0 ..< 5 {
-            let port = try CommandTableRealRedisTests.freePort()
-            let pid = try Self.spawn([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            let port = Int(try ChildProcess.freePort())
+            let pid = try ChildProcess.spawn([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             for _ in 0 ..< 200 {
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { break }   // lost the port to someone else
+                if ChildProcess.hasExited(pid) { break }   // lost the port to someone else
                 // Ours, not another process that took the port first.
                 if let probe = try? RedisConnection(port: port),
                    let info = try? probe.call([respBytes("INFO"), respBytes("server")]),
@@ -185,92 +183,22 @@ private final class RedisProcess {
                 }
                 usleep(10_000)
             }
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
+            ChildProcess.kill(pid)
         }
         throw POSIXError(.EADDRINUSE)
     }
 
     func stop() {
         guard pid > 0 else { return }
-        kill(pid, SIGKILL)
-        var status: Int32 = 0
-        waitpid(pid, &status, 0)
+        ChildProcess.kill(pid)
         pid = 0
     }
 
     deinit { stop() }
-
-    private static func spawn(_ arguments: [String]) throws -> pid_t {
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for p in argv { free(p) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else { throw POSIXError(.ENOEXEC) }
-        return pid
-    }
 }
 
 /// A blocking connection that sends raw bytes and frames replies with `ReplyFramer`.
-private final class RedisConnection {
-    private let fd: Int32
-    private var buffer: [UInt8] = []
-
-    init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    deinit { close(fd) }
-
-    func write(_ bytes: [UInt8]) throws {
-        var sent = 0
-        while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw POSIXError(.EPIPE) }
-            sent += n
-        }
-    }
-
-    func reply() throws -> [UInt8] {
-        var framer = ReplyFramer()
-        while true {
-            if case .reply(let length, _) = framer.frameBytes(buffer) {
-                defer { buffer.removeFirst(length) }
-                return Array(buffer[0 ..< length])
-            }
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress!, $0.count, 0) }
-            guard n > 0 else { throw POSIXError(.ETIMEDOUT) }
-            buffer += chunk[0 ..< n]
-        }
-    }
-
-    func call(_ args: [[UInt8]]) throws -> [UInt8] {
-        try write(respMultibulk(args))
-        return try reply()
-    }
-
-    func call(_ words: String...) throws -> [UInt8] { try call(words.map(respBytes)) }
-}
+private typealias RedisConnection = RESPMergeRealRedisTests.Connection
 
 /// Reads keys of several types from one real redis-server with `readFrames`, writes the
 /// `restoreFrame` to another, and compares the two servers (skipped without redis-server).

@@ -1,5 +1,6 @@
 import Testing
 import RedisProtocol
+import TestSupport
 
 @Suite("RESPEncoder")
 struct RESPEncoderTests {
@@ -33,7 +34,7 @@ struct RESPEncoderTests {
     }
 
     @Test func appendDecimalMatchesTheStandardLibrary() {
-        var rng = RESPTestRNG(seed: 31)
+        var rng = SplitMix(state: 31)
         for _ in 0 ..< 10_000 {
             let v = Bool.random(using: &rng) ? Int.random(in: -1000 ... 1000, using: &rng) : Int.random(in: Int.min ... Int.max, using: &rng)
             var out: [UInt8] = [UInt8(ascii: "x")]

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RedisProtocol
+import TestSupport
 
 /// Bytes a merge appended after a sentinel prefix, or nil when it returned false; checks that a
 /// false left `out` untouched.
@@ -31,7 +32,7 @@ private func framesWhole(_ bytes: [UInt8]) -> Bool {
 /// Random raw RESP values of every RESP2 and RESP3 kind, written byte by byte so that forms
 /// `RESPValue` cannot encode (streamed strings and aggregates, attributes inside) appear too.
 enum RESPMergeGenerator {
-    static func element(depth: Int = 0, rng: inout RESPTestRNG) -> [UInt8] {
+    static func element(depth: Int = 0, rng: inout SplitMix) -> [UInt8] {
         func line(_ type: String, _ text: String) -> [UInt8] { respBytes(type + text + "\r\n") }
         func blob(_ type: String, _ data: [UInt8]) -> [UInt8] { respBytes("\(type)\(data.count)\r\n") + data + respBytes("\r\n") }
         func children(_ n: Int) -> [UInt8] { (0 ..< n).flatMap { _ in element(depth: depth + 1, rng: &rng) } }
@@ -62,7 +63,7 @@ enum RESPMergeGenerator {
 
     /// A random MGET-like reply of `count` elements, split into `groups` parts by position:
     /// the original reply, the elements, and each part's positions.
-    static func split(count: Int, groups: Int, rng: inout RESPTestRNG) -> (whole: [UInt8], elements: [[UInt8]], positions: [[Int]]) {
+    static func split(count: Int, groups: Int, rng: inout SplitMix) -> (whole: [UInt8], elements: [[UInt8]], positions: [[Int]]) {
         let elements = (0 ..< count).map { _ in element(rng: &rng) }
         var positions = [[Int]](repeating: [], count: groups)
         for p in 0 ..< count { positions[Int.random(in: 0 ..< groups, using: &rng)].append(p) }
@@ -132,7 +133,7 @@ struct RESPMergeTests {
 
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func byPositionRoundTripsARandomSplit(seed: UInt64) {
-        var rng = RESPTestRNG(seed: seed)
+        var rng = SplitMix(state: seed)
         for _ in 0 ..< 200 {
             let count = Int.random(in: 0 ... 25, using: &rng)
             let (whole, elements, positions) = RESPMergeGenerator.split(count: count, groups: Int.random(in: 1 ... 5, using: &rng), rng: &rng)
@@ -162,7 +163,7 @@ struct RESPMergeTests {
 
     @Test(arguments: [11, 12, 13, 14] as [UInt64])
     func malformedPartsAreRefusedWithoutTrapping(seed: UInt64) {
-        var rng = RESPTestRNG(seed: seed)
+        var rng = SplitMix(state: seed)
         for _ in 0 ..< 150 {
             let count = Int.random(in: 1 ... 12, using: &rng)
             let (_, elements, positions) = RESPMergeGenerator.split(count: count, groups: 3, rng: &rng)
@@ -287,10 +288,22 @@ struct RESPMergeRealRedisTests {
         deinit { close(fd) }
 
         func call(_ args: [[UInt8]]) throws -> [UInt8] {
-            let request = respMultibulk(args)
-            guard request.withUnsafeBytes({ send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
-                throw POSIXError(.EPIPE)
+            try write(respMultibulk(args))
+            return try reply()
+        }
+
+        /// Sends raw bytes (several requests at once, for a pipeline); `reply` reads their replies.
+        func write(_ bytes: [UInt8]) throws {
+            var sent = 0
+            while sent < bytes.count {
+                let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+                guard n > 0 else { throw POSIXError(.EPIPE) }
+                sent += n
             }
+        }
+
+        /// The next whole reply.
+        func reply() throws -> [UInt8] {
             var framer = ReplyFramer()
             while true {
                 if case .reply(let length, _) = framer.frameBytes(buffer) {
@@ -334,7 +347,7 @@ struct RESPMergeRealRedisTests {
         #expect(try redis.call([respBytes("MSET"), respBytes("k0"), binary, respBytes("k1"), [], respBytes("k3"), respBytes("x")]) == respBytes("+OK\r\n"))
         _ = try redis.call("RPUSH", "k5", "a")   // MGET answers a null for a key of another type
 
-        var rng = RESPTestRNG(seed: UInt64(protocolVersion))
+        var rng = SplitMix(state: UInt64(protocolVersion))
         for _ in 0 ..< 100 {
             let request = (0 ..< Int.random(in: 1 ... 12, using: &rng)).map { _ in universe.randomElement(using: &rng)! }
             let servers = Int.random(in: 1 ... 4, using: &rng)

@@ -1,5 +1,6 @@
 import Testing
 @testable import RedisProtocol
+import TestSupport
 
 extension ReplyFramer {
     mutating func frameBytes(_ bytes: [UInt8]) -> ReplyFrameResult {
@@ -156,7 +157,7 @@ struct ReplyFramerTests {
     @Test func pipelineOfEveryTypeInOneBufferAndInChunks() throws {
         var stream: [UInt8] = []
         var expected: [RESPValue] = []
-        var rng = RESPTestRNG(seed: 42)
+        var rng = SplitMix(state: 42)
         for _ in 0 ..< 20 {
             for sample in Self.samples.shuffled(using: &rng) {
                 stream += sample.bytes
@@ -316,7 +317,7 @@ struct ReplyFramerTests {
     }
 
     @Test func mutatedRepliesKeepThePrefixProperties() {
-        var rng = RESPTestRNG(seed: 0x5EED)
+        var rng = SplitMix(state: 0x5EED)
         let alphabet = respBytes("*$%|~>.;?_:+-\r\n0123456789") + [0, 0xff]
         let framer = ReplyFramer(maxDepth: 6, maxBulkBytes: 100)
         for _ in 0 ..< 2000 {

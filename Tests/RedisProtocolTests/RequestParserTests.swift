@@ -1,5 +1,6 @@
 import Testing
 @testable import RedisProtocol
+import TestSupport
 
 // Helpers shared by the RESP test files (names prefixed to stay clear of other test files).
 
@@ -281,7 +282,7 @@ struct RequestParserTests {
     }
 
     @Test func garbageAndMutatedFramesKeepThePrefixProperties() {
-        var rng = RESPTestRNG(seed: 0xBADC0DE)
+        var rng = SplitMix(state: 0xBADC0DE)
         let alphabet = respBytes("*$\r\n-0123456789 \"'\\xab") + [0, 0xff]
         let seeds = Self.validFrames + [respMultibulk([respBytes("GET"), respBytes("k")])]
         let limits = RESPLimits(maxBulkBytes: 100, maxMultibulkLength: 50, maxInlineBytes: 40)

@@ -1,6 +1,7 @@
 import Testing
 
 import Routing
+import TestSupport
 
 private func frame(_ n: Int, size: Int = 4) -> [UInt8] {
     (0 ..< size).map { UInt8(truncatingIfNeeded: n &+ $0) }
@@ -178,18 +179,6 @@ private func readNext(_ count: Int, from backlog: inout MissedWriteBacklog) -> [
     }
     #expect(appended - acknowledged > 200)   // it held many frames: compaction happened meanwhile
     #expect(mismatches == 0)
-}
-
-/// Small seeded generator (SplitMix64), so a failing sequence can be replayed.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// Random sequences of append / readNext / popFirst / first / rewind against a plain array model
