@@ -11,7 +11,7 @@
 /// - `.refuse(reason)`: the outcome depends on more than the data and cannot be made deterministic.
 /// Invalid arguments are left `.asIs`, so every cluster returns the same error Redis would.
 public enum DeterministicRewrite {
-    public enum Kind: Equatable, Sendable { case spop, xaddAutoID }
+    public enum Kind: Equatable, Sendable { case spop, xaddAutoID, blpop, brpop, brpoplpush, blmove, blmpop, bzpopmin, bzpopmax, bzmpop, xreadgroup }
 
     public enum Plan: Equatable, Sendable {
         case asIs
@@ -41,9 +41,21 @@ public enum DeterministicRewrite {
         }
     }
 
-    /// What the other clusters get once one cluster ran a `.decideLocally` write and sent `reply`.
-    /// nil when there is no effect to replicate (nothing popped, an error, NOMKSTREAM on a missing stream).
+    /// What the other clusters get once one cluster ran a `.decideLocally` write (or a blocking
+    /// command, `blockingKind`) and sent `reply`: `effects` as one buffer. It holds
+    /// `effects(of:args:reply:).count` commands, so expect that many replies; only `.xreadgroup`
+    /// can need more than one. nil when there is no effect to replicate (nothing popped, an error,
+    /// a timeout, NOMKSTREAM on a missing stream).
     public static func effect(of kind: Kind, args: [[UInt8]], reply: RESPValue) -> [UInt8]? {
+        let commands = effects(of: kind, args: args, reply: reply)
+        return commands.isEmpty ? nil : Array(commands.joined())
+    }
+
+    /// The commands, each encoded on its own, that give the other clusters the effect of the write
+    /// of `kind` with arguments `args` (`args[0]` the command name) that one cluster answered with
+    /// `reply`, in RESP2 or RESP3. Empty when there is nothing to replicate.
+    public static func effects(of kind: Kind, args: [[UInt8]], reply: RESPValue) -> [[UInt8]] {
+        if case .attribute(_, let value) = reply { return effects(of: kind, args: args, reply: value) }
         switch kind {
         case .spop:
             var members: [[UInt8]] = []
@@ -51,15 +63,17 @@ public enum DeterministicRewrite {
             case .bulk(let m?): members = [m]
             case .array(let items?), .set(let items):
                 for case .bulk(let m?) in items { members.append(m) }
-            default: return nil
+            default: return []
             }
-            guard !members.isEmpty else { return nil }
-            return encode([Array("SREM".utf8), args[1]] + members)
+            guard !members.isEmpty, args.count > 1 else { return [] }
+            return [encode([Array("SREM".utf8), args[1]] + members)]
         case .xaddAutoID:
-            guard case .bulk(let id?) = reply, let star = autoIDIndex(args) else { return nil }
+            guard case .bulk(let id?) = reply, let star = autoIDIndex(args) else { return [] }
             var replaced = args
             replaced[star] = id
-            return encode(replaced)
+            return [encode(replaced)]
+        case .blpop, .brpop, .brpoplpush, .blmove, .blmpop, .bzpopmin, .bzpopmax, .bzmpop, .xreadgroup:
+            return blockingEffects(of: kind, args: args, reply: reply)
         }
     }
 

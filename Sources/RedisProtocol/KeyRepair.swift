@@ -22,6 +22,16 @@ public enum KeyRepair {
     /// The keys a write frame (a RESP multibulk `*N\r\n$..`, as the proxy sends to backends) touches, in argument order without duplicates, when the write can be repaired by copying those keys from another cluster; nil when it cannot: malformed frame, unknown command (not in `table`), a command with no keys (EVAL/FCALL with numkeys 0, PUBLISH ...).
     public static func keys(ofWrite frame: UnsafeRawBufferPointer, table: CommandTable = .builtin) -> [[UInt8]]? {
         guard frame.count > 0, frame[0] == RESPType.array else { return nil }
+        if RequestBlock.isTransaction(frame) {
+            // A transaction block: the keys of every command in it, each of which must be repairable.
+            guard let commands = RequestBlock.commands(frame), commands.count > 2 else { return nil }
+            var keys: [[UInt8]] = []
+            for range in commands.dropFirst().dropLast() {
+                guard let some = self.keys(ofWrite: UnsafeRawBufferPointer(rebasing: frame[range]), table: table) else { return nil }
+                for key in some where !keys.contains(key) { keys.append(key) }
+            }
+            return keys
+        }
         // The frame already passed the session's parser; these limits only keep a bigger
         // configured one from being refused here.
         var parser = RequestParser(limits: RESPLimits(maxBulkBytes: Int.max, maxMultibulkLength: Int.max, maxInlineBytes: Int.max))

@@ -86,6 +86,14 @@ public enum RESPEncoder {
         }
     }
 
+    /// A request of binary-safe arguments.
+    public static func command(_ args: [[UInt8]], into out: inout [UInt8]) {
+        arrayHeader(args.count, into: &out)
+        for arg in args {
+            bulk(arg, into: &out)
+        }
+    }
+
     /// Appends the decimal digits of `v` (with "-" when negative) without building a String.
     @inlinable
     public static func appendDecimal(_ v: Int, into out: inout [UInt8]) {

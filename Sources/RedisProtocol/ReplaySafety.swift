@@ -9,6 +9,11 @@
 /// and `XADD *` replaced by their effect).
 public enum ReplaySafety {
     public static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
+        if RequestBlock.isTransaction(frame) {
+            // A transaction block repeats safely when every command in it does.
+            guard let commands = RequestBlock.commands(frame) else { return false }
+            return commands.dropFirst().dropLast().allSatisfy { isSafeToRepeat(UnsafeRawBufferPointer(rebasing: frame[$0])) }
+        }
         guard let name = commandName(frame) else { return false }
         return !notIdempotent.contains(name) && CommandTable.builtin.lookup(name) != nil
     }
