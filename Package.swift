@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "MemcachedProtocolTests", dependencies: ["MemcachedProtocol", "TestSupport"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "TestSupport"]),
         .testTarget(name: "DurableLogTests", dependencies: ["DurableLog", "EventLoop", "TestSupport"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Routing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,11 +5,11 @@
 
 extension BuiltinCommands {
     static func lists(_ b: inout Builder) {
-        b.add("blmove", 6, .refused(Refusal.blocking), keys: (1, 2, 1), [.blocking])
-        b.add("blmpop", -5, .refused(Refusal.blocking), [.blocking], movable: .numkeys(countIndex: 2))
-        b.add("blpop", -3, .refused(Refusal.blocking), keys: (1, -2, 1), [.blocking])
-        b.add("brpop", -3, .refused(Refusal.blocking), keys: (1, -2, 1), [.blocking])
-        b.add("brpoplpush", 4, .refused(Refusal.blocking), keys: (1, 2, 1), [.blocking])
+        b.add("blmove", 6, .write, keys: (1, 2, 1), [.blocking])
+        b.add("blmpop", -5, .write, [.blocking], movable: .numkeys(countIndex: 2))
+        b.add("blpop", -3, .write, keys: (1, -2, 1), [.blocking])
+        b.add("brpop", -3, .write, keys: (1, -2, 1), [.blocking])
+        b.add("brpoplpush", 4, .write, keys: (1, 2, 1), [.blocking])
         b.add("lindex", 3, .read, keys: (1, 1, 1))
         b.add("linsert", 5, .write, keys: (1, 1, 1))
         b.add("llen", 2, .read, keys: (1, 1, 1))
@@ -50,9 +50,9 @@ extension BuiltinCommands {
     }
 
     static func sortedSets(_ b: inout Builder) {
-        b.add("bzmpop", -5, .refused(Refusal.blocking), [.blocking], movable: .numkeys(countIndex: 2))
-        b.add("bzpopmax", -3, .refused(Refusal.blocking), keys: (1, -2, 1), [.blocking])
-        b.add("bzpopmin", -3, .refused(Refusal.blocking), keys: (1, -2, 1), [.blocking])
+        b.add("bzmpop", -5, .write, [.blocking], movable: .numkeys(countIndex: 2))
+        b.add("bzpopmax", -3, .write, keys: (1, -2, 1), [.blocking])
+        b.add("bzpopmin", -3, .write, keys: (1, -2, 1), [.blocking])
         b.add("zadd", -4, .write, keys: (1, 1, 1))
         b.add("zcard", 2, .read, keys: (1, 1, 1))
         b.add("zcount", 4, .read, keys: (1, 1, 1))

@@ -37,8 +37,8 @@ extension BuiltinCommands {
         b.add("ttl", 2, .read, keys: (1, 1, 1), [.nondeterministic])
         b.add("type", 2, .read, keys: (1, 1, 1))
         b.add("unlink", -2, .write, keys: (1, -1, 1))
-        b.add("wait", 3, .refused(Refusal.wait), [.blocking])
-        b.add("waitaof", 4, .refused(Refusal.wait), [.blocking])  // Redis 7.2
+        b.add("wait", 3, .read, [.blocking])
+        b.add("waitaof", 4, .read, [.blocking])  // Redis 7.2
     }
 
     static func scripting(_ b: inout Builder) {
@@ -68,7 +68,7 @@ extension BuiltinCommands {
     }
 
     static func pubsub(_ b: inout Builder) {
-        b.add("psubscribe", -2, .refused(Refusal.subscriptions), [.pubsub])
+        b.add("psubscribe", -2, .stateful, [.pubsub])
         b.add("publish", 3, .write, [.pubsub])
         b.container("pubsub", -2, .read, [.pubsub])
         b.add("pubsub|channels", -2, .read, [.nondeterministic, .unorderedOutput, .pubsub])
@@ -77,19 +77,19 @@ extension BuiltinCommands {
         b.add("pubsub|numsub", -2, .read, [.nondeterministic, .pubsub])
         b.add("pubsub|shardchannels", -2, .read, [.nondeterministic, .unorderedOutput, .pubsub])
         b.add("pubsub|shardnumsub", -2, .read, [.nondeterministic, .pubsub])
-        b.add("punsubscribe", -1, .refused(Refusal.subscriptions), [.pubsub])
+        b.add("punsubscribe", -1, .stateful, [.pubsub])
         b.add("spublish", 3, .write, keys: (1, 1, 1), [.pubsub])
-        b.add("ssubscribe", -2, .refused(Refusal.subscriptions), keys: (1, -1, 1), [.pubsub])
-        b.add("subscribe", -2, .refused(Refusal.subscriptions), [.pubsub])
-        b.add("sunsubscribe", -1, .refused(Refusal.subscriptions), keys: (1, -1, 1), [.pubsub])
-        b.add("unsubscribe", -1, .refused(Refusal.subscriptions), [.pubsub])
+        b.add("ssubscribe", -2, .stateful, keys: (1, -1, 1), [.pubsub])
+        b.add("subscribe", -2, .stateful, [.pubsub])
+        b.add("sunsubscribe", -1, .stateful, keys: (1, -1, 1), [.pubsub])
+        b.add("unsubscribe", -1, .stateful, [.pubsub])
     }
 
     static func transactions(_ b: inout Builder) {
-        b.add("discard", 1, .refused(Refusal.transactions), [.transaction])
-        b.add("exec", 1, .refused(Refusal.transactions), [.transaction])
-        b.add("multi", 1, .refused(Refusal.transactions), [.transaction])
-        b.add("unwatch", 1, .refused(Refusal.transactions), [.transaction])
-        b.add("watch", -2, .refused(Refusal.transactions), keys: (1, -1, 1), [.transaction])
+        b.add("discard", 1, .stateful, [.transaction])
+        b.add("exec", 1, .stateful, [.transaction])
+        b.add("multi", 1, .stateful, [.transaction])
+        b.add("unwatch", 1, .stateful, [.transaction])
+        b.add("watch", -2, .stateful, keys: (1, -1, 1), [.transaction])
     }
 }

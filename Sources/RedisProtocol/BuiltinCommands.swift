@@ -8,22 +8,23 @@
 /// - data reads are `.read` and data writes `.write`, as Redis flags them;
 /// - anything that would change the state of a shared backend connection is kept by the proxy
 ///   (`.connectionState`), answered by it (`.proxyAnswered`), or refused;
-/// - anything that would hold a shared connection (blocking commands, subscriptions, MONITOR,
-///   transactions) is refused until the proxy gives it a dedicated connection;
-/// - administration of the backends (CONFIG SET, SAVE, replication, CLUSTER, ACL, MODULE ...) is
-///   refused: it belongs on the backends themselves;
+/// - commands that change what the client's later commands mean (transactions, subscriptions) are
+///   `.stateful`: the session runs them itself, on a dedicated backend connection where one is
+///   needed;
+/// - blocking commands (BLPOP, BZPOPMIN, WAIT, XREAD BLOCK ...) keep their data kind (`.write` for
+///   what takes data, `.read` otherwise) with `.blocking`: the session runs them on the client's
+///   dedicated connection and replicates what they took;
+/// - administration of the backends (CONFIG SET, SAVE, replication, ACL, MODULE ...) is refused:
+///   it belongs on the backends themselves, unless the config's `allowCommands` lets it through
+///   (`AdminAllowList`); CLUSTER, MONITOR and kin are refused whatever the config says;
 /// - every refusal carries a reason from `Refusal`, naming the rule.
 public enum BuiltinCommands {
     /// The reasons given with `.unsupported`; each names the rule that refuses the command.
     public enum Refusal {
-        public static let transactions =
-            "transactions are not supported yet through metacluster (MULTI, EXEC, DISCARD, WATCH, UNWATCH)"
-        public static let subscriptions =
-            "pub/sub subscriptions are not supported yet through metacluster: a subscribed connection cannot share pipelined backend connections (PUBLISH works)"
+        /// Kept for blocking commands the built-in table does not know (a module's, merged from a
+        /// server's `COMMAND` reply), and while the session has no dedicated connection for them.
         public static let blocking =
-            "blocking commands are not supported yet through metacluster: they would stall a backend connection shared with other clients"
-        public static let wait =
-            "WAIT/WAITAOF are not supported through metacluster: they block a shared backend connection, and metacluster's replication between clusters is not Redis replication"
+            "blocking command unknown to metacluster (a module's?): it cannot tell what the command takes, so it could not replicate it to the other clusters"
         public static let monitor =
             "MONITOR is not supported through metacluster: it turns the connection into a stream of one backend's traffic; run it on the backend directly"
         public static let replication =

@@ -11,6 +11,10 @@ public enum CommandAccess: Sendable, Equatable {
     /// Changes the state of the client's own connection (SELECT, AUTH, CLIENT SETNAME, RESET ...);
     /// the proxy keeps that state per client instead of forwarding it onto a shared connection.
     case connectionState
+    /// Changes what later commands on the client's connection mean (MULTI/EXEC/DISCARD/WATCH/UNWATCH,
+    /// SUBSCRIBE and kin): run by the session's own state machine, on a dedicated backend connection
+    /// where one is needed.
+    case stateful
     /// Refused with `-ERR <reason>`; `reason` names the rule and is a single line.
     case unsupported(reason: String)
 
@@ -139,8 +143,8 @@ public enum CommandGroup: String, Sendable, CaseIterable {
 /// - `keys` is the legacy key specification, `nil` when the command takes no keys at fixed
 ///   positions. With `movableKeys` set, `CommandTable.keyIndices` finds the rest.
 /// - `blockingOption`, when set, names the option that makes the command block (`"block"` for
-///   XREAD/XREADGROUP); such a command has `.blocking` in `flags` and is refused only when the
-///   option is present (`CommandTable.isBlocking`).
+///   XREAD/XREADGROUP); such a command has `.blocking` in `flags` and blocks only when the option
+///   is present (`CommandTable.isBlocking`).
 /// - `isContainer` marks a command whose first argument selects a subcommand (CLIENT, CONFIG,
 ///   OBJECT ...); its own `access` is what an unlisted subcommand gets.
 public final class CommandInfo: Sendable, CustomStringConvertible {

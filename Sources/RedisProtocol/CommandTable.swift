@@ -258,9 +258,6 @@ public struct CommandTable: Sendable {
         return false
     }
 
-    /// The reason to give when `isBlocking` is true for a command the proxy otherwise forwards.
-    public static let blockingRefusal = BuiltinCommands.Refusal.blocking
-
     /// Adds the legacy key positions that fall below `limit` arguments.
     @inline(__always)
     private static func appendFixed(_ keys: KeyPositions?, _ limit: Int, _ indices: inout [Int]) {

@@ -250,8 +250,8 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog, allowFlush, verify"
-private let clusterKeys = "name, local, redis, memcached, distribution, hash, hashTag"
+private let rootKeys = "allowed keys: listen, workers, eventLoop, loopIdleWaitMicros, clusters, timeouts, limits, writeAck, health, backlog, allowFlush, allowCommands, verify, requirepass, users"
+private let clusterKeys = "name, local, redis, memcached, distribution, hash, hashTag, redisAuth"
 /// The valid names as the messages list them; read from the enums, which may gain cases.
 private let hashNames = KeyHashKind.allCases.map(\.rawValue).joined(separator: ", ")
 private let distributionNames = ShardDistribution.allCases.map(\.rawValue).joined(separator: ", ")

@@ -42,6 +42,7 @@ private func kind(_ access: CommandAccess) -> String {
     case .write: return "write"
     case .proxyAnswered: return "proxyAnswered"
     case .connectionState: return "connectionState"
+    case .stateful: return "stateful"
     case .unsupported: return "unsupported"
     }
 }
@@ -219,14 +220,17 @@ struct CommandTableLookupTests {
         // per-connection state
         (["SELECT"], "connectionState"), (["AUTH"], "connectionState"), (["CLIENT", "SETNAME"], "connectionState"),
         (["RESET"], "connectionState"), (["READONLY"], "connectionState"), (["READWRITE"], "connectionState"),
+        // run by the session's own state machine
+        (["MULTI"], "stateful"), (["EXEC"], "stateful"), (["DISCARD"], "stateful"), (["WATCH"], "stateful"),
+        (["UNWATCH"], "stateful"), (["SUBSCRIBE"], "stateful"), (["PSUBSCRIBE"], "stateful"),
+        (["SSUBSCRIBE"], "stateful"), (["UNSUBSCRIBE"], "stateful"), (["PUNSUBSCRIBE"], "stateful"),
+        (["SUNSUBSCRIBE"], "stateful"),
+        // blocking: their data kind, run on the client's dedicated connection
+        (["BLPOP"], "write"), (["BRPOP"], "write"), (["BRPOPLPUSH"], "write"), (["BLMOVE"], "write"),
+        (["BLMPOP"], "write"), (["BZPOPMIN"], "write"), (["BZPOPMAX"], "write"), (["BZMPOP"], "write"),
+        (["WAIT"], "read"), (["WAITAOF"], "read"),
         // refused
-        (["MULTI"], "unsupported"), (["EXEC"], "unsupported"), (["DISCARD"], "unsupported"),
-        (["WATCH"], "unsupported"), (["UNWATCH"], "unsupported"), (["SUBSCRIBE"], "unsupported"),
-        (["PSUBSCRIBE"], "unsupported"), (["SSUBSCRIBE"], "unsupported"), (["UNSUBSCRIBE"], "unsupported"),
-        (["MONITOR"], "unsupported"), (["BLPOP"], "unsupported"), (["BRPOP"], "unsupported"),
-        (["BRPOPLPUSH"], "unsupported"), (["BLMOVE"], "unsupported"), (["BLMPOP"], "unsupported"),
-        (["BZPOPMIN"], "unsupported"), (["BZPOPMAX"], "unsupported"), (["BZMPOP"], "unsupported"),
-        (["WAIT"], "unsupported"), (["WAITAOF"], "unsupported"), (["SYNC"], "unsupported"),
+        (["MONITOR"], "unsupported"), (["SYNC"], "unsupported"),
         (["PSYNC"], "unsupported"), (["REPLCONF"], "unsupported"), (["REPLICAOF"], "unsupported"),
         (["SLAVEOF"], "unsupported"), (["FAILOVER"], "unsupported"), (["SHUTDOWN"], "unsupported"),
         (["DEBUG"], "unsupported"), (["MIGRATE"], "unsupported"), (["SWAPDB"], "unsupported"),
@@ -249,10 +253,9 @@ struct CommandTableLookupTests {
     }
 
     @Test func refusalReasonsNameTheirRule() {
-        #expect(reason(table.lookup("multi")!.access)!.contains("transactions are not supported yet through metacluster"))
         #expect(reason(table.lookup("save")!.access) == "administrative command: run it on the backend directly")
-        #expect(reason(table.lookup("blpop")!.access) == CommandTable.blockingRefusal)
-        #expect(reason(table.lookup("subscribe")!.access)!.contains("pub/sub"))
+        #expect(reason(table.lookup("monitor")!.access)!.contains("stream of one backend's traffic"))
+        #expect(reason(table.lookup("client", subcommand: "tracking")!.access)!.contains("invalidations"))
         #expect(reason(table.lookup("cluster", subcommand: "slots")!.access)!.contains("not a Redis Cluster"))
     }
 
@@ -525,11 +528,16 @@ struct CommandTableConsistencyTests {
             if info.blockingOption != nil {
                 #expect(f.contains(.blocking) && info.access.isForwarded, "\(info.name)")
             }
-            if f.contains(.blocking) && info.blockingOption == nil {
-                #expect(reason(info.access) != nil, "\(info.name): always blocks, so it must be refused")
+            if f.contains(.blocking) {
+                // The session runs it on the client's dedicated connection; its kind says whether
+                // what it took must be replicated.
+                #expect(info.access.isForwarded, "\(info.name): blocking commands keep their data kind")
             }
             if f.contains(.transaction) || (f.contains(.pubsub) && info.name.hasSuffix("subscribe")) {
-                #expect(reason(info.access) != nil, "\(info.name)")
+                #expect(info.access == .stateful, "\(info.name)")
+            }
+            if info.access == .stateful {
+                #expect(!f.isDisjoint(with: [.transaction, .pubsub]), "\(info.name): stateful is for transactions and subscriptions")
             }
             if f.contains(.relativeExpiry) { #expect(info.access == .write, "\(info.name)") }
             if case .numkeys(let at) = info.movableKeys {
@@ -590,16 +598,32 @@ struct CommandDocsTests {
         "spublish": "every cluster: subscribers connected to any cluster get it once",
         "script|load": "every cluster, so EVALSHA works wherever it lands",
         "script|flush": "every cluster", "function|load": "every cluster",
-        "flushall": "every cluster: empties every datacenter", "flushdb": "every cluster: empties every datacenter",
+        "flushall": "refused unless allowed; then every cluster: empties every datacenter",
+        "flushdb": "refused unless allowed; then every cluster: empties every datacenter",
+        "config|set": "when allowed: every server of every cluster that is up",
         "hello": "protocol 2 or 3; its AUTH and SETNAME options are kept by the proxy",
         "quit": "the proxy closes the connection",
-        "readonly": "accepted; cluster-mode replica reads do not apply",
-        "readwrite": "accepted; cluster-mode replica reads do not apply",
+        "readonly": "answered as a standalone Redis answers: cluster support disabled",
+        "readwrite": "answered as a standalone Redis answers: cluster support disabled",
         "command": "describes the backend's commands, not the proxy's treatment",
         "config|get": "answered by one cluster", "info": "answered by one cluster",
         "role": "answered by one cluster",
         "pubsub|numsub": "counts one cluster's subscribers", "pubsub|channels": "one cluster's channels",
         "memory|usage": "answered by one cluster",
+        "blpop": "what it pops is replicated as LPOP", "brpop": "what it pops is replicated as RPOP",
+        "brpoplpush": "replicated as RPOPLPUSH", "blmove": "replicated as LMOVE",
+        "blmpop": "what it pops is replicated as LPOP/RPOP",
+        "bzpopmin": "what it pops is replicated as ZREM", "bzpopmax": "what it pops is replicated as ZREM",
+        "bzmpop": "what it pops is replicated as ZREM",
+        "wait": "counts the local cluster's replicas only", "waitaof": "counts the local cluster's replicas only",
+        "multi": "queued by the proxy; see Stateful commands", "exec": "the local cluster decides, the others follow",
+        "discard": "ends the queue and the watch", "watch": "on a dedicated connection to the local cluster",
+        "unwatch": "ends the watch",
+        "subscribe": "dedicated connection to the local cluster; moves on failover",
+        "psubscribe": "dedicated connection to the local cluster; moves on failover",
+        "ssubscribe": "dedicated connection to the local cluster; moves on failover",
+        "unsubscribe": "on the client's subscribed connection", "punsubscribe": "on the client's subscribed connection",
+        "sunsubscribe": "on the client's subscribed connection",
     ]
 
     static func treatment(_ access: CommandAccess) -> String {
@@ -608,6 +632,7 @@ struct CommandDocsTests {
         case .write: return "write (replicated)"
         case .proxyAnswered: return "answered by proxy"
         case .connectionState: return "connection state"
+        case .stateful: return "stateful (session)"
         case .unsupported: return "refused"
         }
     }
@@ -624,8 +649,12 @@ struct CommandDocsTests {
         if f.contains(.relativeExpiry) { parts.append("**relative expiry**") }
         if f.contains(.keyspaceWide) { parts.append("whole keyspace") }
         if f.contains(.unorderedOutput), info.access.isForwarded { parts.append("unordered reply") }
-        if f.contains(.blocking), info.blockingOption != nil { parts.append("refused when it carries \(info.blockingOption!.uppercased())") }
+        if f.contains(.blocking) {
+            let when = info.blockingOption.map { "with \($0.uppercased()): " } ?? ""
+            parts.append("**blocking**: \(when)runs on the client's dedicated connection")
+        }
         if let note = notes[info.name] { parts.append(note) }
+        if AdminAllowList.isGuarded(info) { parts.append("`allowCommands` can allow it") }
         return parts.joined(separator: "; ").replacingOccurrences(of: "|", with: "\\|")
     }
 
@@ -707,7 +736,7 @@ struct CommandTableRealRedisTests {
         "xgroup|help", "script|exists", "script|help", "function|dump", "function|list", "function|stats",
         "function|help", "pubsub", "pubsub|channels", "pubsub|help", "pubsub|numpat", "pubsub|numsub",
         "pubsub|shardchannels", "pubsub|shardnumsub", "acl|cat", "acl|genpass", "acl|help", "client|help",
-        "latency|help", "module|help", "slowlog|help", "object", "xinfo",
+        "latency|help", "module|help", "slowlog|help", "object", "xinfo", "wait", "waitaof",
     ]
     /// Writes that Redis flags neither `readonly` nor `write`: scripts (either), PUBLISH (every
     /// cluster's subscribers), script loading (every cluster), and data containers' fallbacks.
@@ -832,7 +861,7 @@ struct CommandTableRealRedisTests {
                 if !r.flags.contains("write") {
                     #expect(Self.writesWithoutWriteFlag.contains(name), "\(name): write here, not a write in redis")
                 }
-            case .proxyAnswered, .connectionState:
+            case .proxyAnswered, .connectionState, .stateful:
                 #expect(!r.flags.contains("write"), "\(name): redis says it writes data")
             case .unsupported:
                 break

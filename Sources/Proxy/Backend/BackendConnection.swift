@@ -13,7 +13,9 @@ import Logging
 /// - A failure (reset, garbage, request timeout) fails every request in flight on this connection and
 ///   only those, handing each consumer its request bytes back; the connection then reconnects with
 ///   exponential back-off and jitter.
-/// - A variant with a handshake (redis RESP3: `HELLO 3`) sends it first; replies are relayed byte-exact.
+/// - A variant with a handshake (redis RESP3: `HELLO 3`; `AUTH` with credentials) sends it first; a
+///   refused handshake fails the connection with the server's error (never the frame: it holds the
+///   password). Replies are relayed byte-exact.
 final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     enum State: Equatable { case idle, connecting, ready, backoff }
 
@@ -24,6 +26,8 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     let shard: Int
     /// Which of `Wire.variants` this connection speaks.
     let variant: Int
+    /// What the handshake authenticates with (see `BackendWire.handshake`); never logged.
+    private let credentials: BackendCredentials?
     /// unowned(unsafe): the worker owns this connection and outlives it.
     unowned(unsafe) let observer: BackendObserver
     /// unowned(unsafe): loops outlive their workers' connections (see `RedisWorker.loop`).
@@ -49,17 +53,21 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     private(set) var unavailableReply: [UInt8]
 
     private struct Pending {
-        /// nil for the proxy's own requests (the RESP3 handshake).
+        /// nil for the proxy's own requests (the handshake, probes).
         let consumer: ReplyConsumer?
         let tag: UInt64
         let sentAt: UInt64
         let length: Int
+        /// Replies still due for this request: more than one for a transaction block sent as one
+        /// request (MULTI ... EXEC, see `BackendWire.requestCount`); only the last is handed on.
+        var replies: Int
     }
 
     init(
-        endpoint: Endpoint, cluster: Int, shard: Int, variant: Int, loop: EventLoop, observer: BackendObserver,
-        timeouts: TimeoutConfig, maxInFlight: Int, logger: Logger
+        endpoint: Endpoint, cluster: Int, shard: Int, variant: Int, credentials: BackendCredentials?, loop: EventLoop,
+        observer: BackendObserver, timeouts: TimeoutConfig, maxInFlight: Int, logger: Logger
     ) {
+        self.credentials = credentials
         self.maxInFlight = maxInFlight
         self.endpoint = endpoint
         self.cluster = cluster
@@ -76,6 +84,14 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     }
 
     var inFlight: Int { pending.count }
+
+    /// Extra time the oldest request may take before the request timeout fails the connection: set
+    /// by the owner of a dedicated connection while a blocking command (BLPOP ...) waits there, which
+    /// may rightly go unanswered for as long as the command's own timeout says.
+    var deadlineAllowance: UInt64 = 0
+
+    /// Failures so far. Server-side state of the connection (WATCH) is gone when this changed.
+    private(set) var failures = 0
 
     /// Queues one request frame. Returns false when the server is known to be unreachable right now, or
     /// when `maxInFlight` requests are already outstanding (a slow server must not hold clients back).
@@ -101,7 +117,8 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
         sentCount += 1
         channel!.send(frame)
         sentLog.append(frame)
-        pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime, length: frame.count))
+        pending.append(Pending(consumer: consumer, tag: tag, sentAt: loop.batchTime, length: frame.count,
+                               replies: Wire.requestCount(frame)))
         return true
     }
 
@@ -121,12 +138,13 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
             fail(reason: "\(error)")
             return
         }
-        if let hello = Wire.handshake(variant: variant) {
+        if let hello = Wire.handshake(variant: variant, credentials: credentials) {
             hello.withUnsafeBytes {
                 channel!.send($0)
                 sentLog.append($0)
             }
-            pending.append(Pending(consumer: nil, tag: BackendConnectionTuning.handshakeTag, sentAt: loop.batchTime, length: hello.count))
+            pending.append(Pending(consumer: nil, tag: BackendConnectionTuning.handshakeTag, sentAt: loop.batchTime,
+                                   length: hello.count, replies: 1))
         }
     }
 
@@ -155,7 +173,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
             channel!.send($0)
             sentLog.append($0)
         }
-        pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime, length: ping.count))
+        pending.append(Pending(consumer: nil, tag: 0, sentAt: loop.batchTime, length: ping.count, replies: 1))
     }
 
     var isReady: Bool { state == .ready }
@@ -185,10 +203,17 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                     input.consume(length)
                     continue
                 }
-                guard let head = pending.popFirst() else {
+                guard !pending.isEmpty else {
                     fail(reason: "reply with no request outstanding")
                     return
                 }
+                if pending[0].replies > 1 {
+                    // A reply inside a transaction block (+OK to MULTI, +QUEUED): EXEC's answers it.
+                    pending[0].replies -= 1
+                    input.consume(length)
+                    continue
+                }
+                let head = pending.removeFirst()
                 sentLog.consume(head.length)
                 observer.backendAnswered(cluster: cluster, shard: shard, rtt: loop.batchTime &- head.sentAt)
                 if sentLog.isEmpty && sentLog.capacity > 64 * BackendConnectionTuning.sentLogSize {
@@ -199,7 +224,10 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                     if isError { failedCount += 1 }
                     consumer.backendReplied(tag: head.tag, cluster: cluster, reply: reply)
                 } else if isError && head.tag == BackendConnectionTuning.handshakeTag {
-                    fail(reason: "server refused the handshake: \(String(decoding: reply.prefix(200), as: UTF8.self))")
+                    // The server's error only (WRONGPASS, NOAUTH ...): it never repeats the password.
+                    var error = String(decoding: reply.prefix(200), as: UTF8.self)
+                    while error.last?.isWhitespace == true { error.removeLast() }
+                    fail(reason: "server refused the handshake: \(error)")
                     return
                 }
                 // The consumer may have closed us (it cannot today, but a failure path might).
@@ -237,7 +265,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
                 fail(reason: "connect timed out after \(timeouts.connect)")
             }
         case .ready:
-            if let head = pending.first, now &- head.sentAt > timeouts.request.nanoseconds {
+            if let head = pending.first, now &- head.sentAt > timeouts.request.nanoseconds &+ deadlineAllowance {
                 fail(reason: "no reply within \(timeouts.request)")
             }
         case .idle, .backoff:
@@ -248,6 +276,7 @@ final class BackendConnection<Wire: BackendWire>: ChannelDelegate {
     /// Fails everything in flight and schedules a reconnect.
     private func fail(reason: String) {
         let wasConnecting = state == .connecting
+        failures += 1
         detachChannel()
         framer = Wire.Framer()
         consecutiveFailures += 1

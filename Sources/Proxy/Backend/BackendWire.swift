@@ -24,8 +24,10 @@ protocol BackendWire {
     associatedtype Framer: ReplyFraming
     /// A cheap request whose reply proves the server alive and measures its latency.
     static var probeFrame: [UInt8] { get }
-    /// Sent first on a new connection of `variant` (e.g. redis's `HELLO 3`), or nil.
-    static func handshake(variant: Int) -> [UInt8]?
+    /// Sent first on a new connection of `variant`, authenticating with `credentials` when given
+    /// (e.g. redis's `AUTH user password`, `HELLO 3 AUTH user password`), or nil when nothing is.
+    /// The frame holds the password: it must never be logged.
+    static func handshake(variant: Int, credentials: BackendCredentials?) -> [UInt8]?
     /// Connections per server: one per protocol variant a client may need (redis: RESP2 and RESP3).
     static var variants: Int { get }
     /// The error a client gets when `endpoint` cannot be reached, in the client's protocol.
@@ -49,8 +51,17 @@ protocol BackendWire {
     /// The frame to keep for delivery later instead of `frame` (e.g. relative expiry made absolute),
     /// or nil to keep it as is.
     static func frameForLater(_ frame: UnsafeRawBufferPointer, nowSeconds: Int64) -> [UInt8]?
+    /// How many replies `frame`, sent as one request, gets: 1, or the number of commands of a
+    /// transaction block (redis `MULTI ... EXEC`, see `RequestBlock`). Called for every request sent.
+    static func requestCount(_ frame: UnsafeRawBufferPointer) -> Int
     /// A name for logs.
     static var protocolName: String { get }
+    /// Whether `reply` says the server lacks the script its request named (redis `NOSCRIPT`: its
+    /// script cache was lost in a restart or flushed); false where the protocol has no scripts.
+    static func isMissingScript(_ reply: UnsafeRawBufferPointer) -> Bool
+    /// The request that gives a server the script `body` back (redis `SCRIPT LOAD`), or nil where
+    /// the protocol has no scripts. See `RoutedSession+ScriptRepair`.
+    static func scriptLoadFrame(body: [UInt8]) -> [UInt8]?
 }
 
 extension BackendWire {

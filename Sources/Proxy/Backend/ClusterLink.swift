@@ -11,14 +11,19 @@ final class ClusterLink<Wire: BackendWire> {
     /// The cluster's servers, in configuration order; a key lives on `shards[shardMap.shard(forKey:)]`.
     let shards: [ShardLink<Wire>]
     let shardMap: ShardMap
+    /// What this cluster's backend connections authenticate with (redis `redisAuth`; nil for
+    /// memcached or without a password): a connection opened outside the shards' own uses it too.
+    let credentials: BackendCredentials?
 
-    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, shards: [ShardLink<Wire>], shardMap: ShardMap) {
+    init(index: Int, name: String, isLocal: Bool, stats: ClusterStats, shards: [ShardLink<Wire>], shardMap: ShardMap,
+         credentials: BackendCredentials? = nil) {
         self.index = index
         self.name = name
         self.isLocal = isLocal
         self.stats = stats
         self.shards = shards
         self.shardMap = shardMap
+        self.credentials = credentials
     }
 
     /// The first server's connection for the proxy's own traffic that needs no particular server

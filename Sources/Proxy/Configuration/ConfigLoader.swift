@@ -55,16 +55,20 @@ public enum ConfigLoader {
 enum ConfigSchema {
     static let rootKeys = [
         "listen", "workers", "eventLoop", "loopIdleWaitMicros", "clusters", "timeouts", "limits", "writeAck", "health",
-        "backlog", "allowFlush", "verify",
+        "backlog", "allowFlush", "allowCommands", "verify", "requirepass", "users",
     ]
     static let listenKeys = ["redis", "memcached", "admin"]
     /// `distribution`, `hash` and `hashTag` here apply to both protocols' server lists.
-    static let clusterKeys = ["name", "local", "redis", "memcached", "distribution", "hash", "hashTag"]
+    static let clusterKeys = ["name", "local", "redis", "memcached", "distribution", "hash", "hashTag", "redisAuth"]
     /// A protocol's server list written as an object; its sharding keys override the cluster's.
     static let serverListKeys = ["servers", "distribution", "hash", "hashTag"]
     /// A server written as an object instead of a `"host:port[:weight[ name]]"` string.
     static let serverKeys = ["address", "weight", "name"]
     static let protocolKeys = ["redis", "memcached"]
+    /// One element of `users`.
+    static let userKeys = ["user", "password"]
+    /// A cluster's `redisAuth`.
+    static let redisAuthKeys = ["user", "password"]
 
     /// More threads than this only adds context switches on any machine this runs on.
     static let workers = 1...256
@@ -128,6 +132,7 @@ enum ConfigSchema {
             + healthKeys.map { "health.\($0.key)" } + backlogKeys.map { "backlog.\($0.key)" }
             + backlogStorageKeys.map { "backlog.\($0)" }
             + verifyKeys.map { "verify.\($0)" }
+            + userKeys.map { "users[].\($0)" } + redisAuthKeys.map { "clusters[].redisAuth.\($0)" }
     }
 }
 
@@ -160,10 +165,13 @@ struct ConfigValidator {
         if let value = top["writeAck"] { writeAck = self.writeAck(value) }
         var allowFlush: Bool? = false
         if let value = top["allowFlush"] { allowFlush = reader.bool(value, at: "allowFlush") }
+        var allowCommands: [String]? = []
+        if let value = top["allowCommands"] { allowCommands = self.allowCommands(value) }
         let verify = self.verify(top["verify"])
+        let clientAuth = self.clientAuth(requirepass: top["requirepass"], users: top["users"], listen: listen)
 
         guard let listenConfig = listen.config, let workers, let eventLoop, let idleWait, let clusters, let timeouts,
-            let limits, let health, let backlog, let writeAck, let allowFlush, let verify
+            let limits, let health, let backlog, let writeAck, let allowFlush, let allowCommands, let verify, let clientAuth
         else { return nil }
         if backlog.durability == .disk {
             // Remote writes are answered for by the journal, not by the remote server: only policies
@@ -181,7 +189,7 @@ struct ConfigValidator {
             listen: listenConfig, workers: workers, eventLoop: eventLoop, loopIdleWaitMicros: idleWait,
             clusters: clusters,
             timeouts: timeouts, limits: limits, writeAck: writeAck, health: health, backlog: backlog,
-            allowFlush: allowFlush, verify: verify)
+            allowFlush: allowFlush, allowCommands: allowCommands, verify: verify, clientAuth: clientAuth)
     }
 
     /// One of `T`'s cases, by name; reports an unknown name with the list of known ones.

@@ -1,4 +1,7 @@
-/// The `clusters`, `timeouts` and `limits` sections. Each returns nil after recording its problems.
+import RedisProtocol
+
+/// The `clusters`, `timeouts`, `limits` and `allowCommands` sections. Each returns nil after
+/// recording its problems.
 extension ConfigValidator {
     mutating func clusters(_ value: JSONTree?, listen: Listen) -> [ClusterConfig]? {
         guard let value else {
@@ -66,6 +69,12 @@ extension ConfigValidator {
         let shared = shardingOptions(members, at: path)
         if shared == nil { valid = false }
 
+        var redisAuth: BackendCredentials?
+        if let member = members["redisAuth"] {
+            redisAuth = backendCredentials(member, at: ConfigPath.key(path, "redisAuth"))
+            if redisAuth == nil { valid = false }
+        }
+
         // Every write goes to every cluster, so each cluster needs servers for every protocol the proxy
         // serves. A list that is not a list, or has only bad entries, already has its own problems.
         for (key, isSet) in [("redis", listen.redisSet), ("memcached", listen.memcachedSet)] where isSet {
@@ -81,7 +90,8 @@ extension ConfigValidator {
         return (name, ClusterConfig(
             name: name, local: local, redis: redis.servers, memcached: memcached.servers,
             redisSharding: ShardingOptions.resolved(list: redis.options, cluster: shared, defaults: .redisDefault),
-            memcachedSharding: ShardingOptions.resolved(list: memcached.options, cluster: shared, defaults: .memcachedDefault)))
+            memcachedSharding: ShardingOptions.resolved(list: memcached.options, cluster: shared, defaults: .memcachedDefault),
+            redisAuth: redisAuth))
     }
 
     private mutating func checkClusterName(_ name: String, at path: String) -> Bool {
@@ -158,5 +168,33 @@ extension ConfigValidator {
     static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// `allowCommands`: redis commands refused by default that clients may run (see
+    /// `AdminAllowList`). Each entry becomes its command table name; every bad entry is reported
+    /// with its own path, naming the command.
+    mutating func allowCommands(_ value: JSONTree) -> [String]? {
+        guard let elements = reader.array(value, at: "allowCommands", of: "command names") else { return nil }
+        var names: [String] = []
+        var firstUse: [String: String] = [:]  // table name -> path of its first entry
+        var valid = true
+        for (index, element) in elements.enumerated() {
+            let path = ConfigPath.index("allowCommands", index)
+            guard let text = reader.string(element, at: path) else { valid = false; continue }
+            switch AdminAllowList.entry(text) {
+            case .success(let name):
+                if let first = firstUse[name] {
+                    reader.fail(path, "\(ConfigPath.quoted(text)) is listed twice (first at \(first))")
+                    valid = false
+                } else {
+                    firstUse[name] = path
+                    names.append(name)
+                }
+            case .failure(let error):
+                reader.fail(path, "\(ConfigPath.quoted(text)): \(error.reason)")
+                valid = false
+            }
+        }
+        return valid ? names : nil
     }
 }

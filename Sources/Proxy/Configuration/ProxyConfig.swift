@@ -26,8 +26,16 @@ public struct ProxyConfig: Sendable, Equatable {
     /// Refused by default because one stray command would wipe every datacenter at once.
     /// File key `allowFlush`, default false.
     public var allowFlush: Bool
+    /// Administrative redis commands clients may run, sent to every server of every cluster that
+    /// is up (FLUSHALL and FLUSHDB: replicated writes). Each is a command table name as
+    /// `AdminAllowList.entry` returns it (`flushall`, `config|set`, or a container such as `config`
+    /// for all of its allowable subcommands), in file order. File key `allowCommands`, entries
+    /// written as clients write them (`"CONFIG SET"`), default none.
+    public var allowCommands: [String]
     /// Sampled read verification against another cluster.
     public var verify: VerifyConfig
+    /// Who may use the redis listener: file keys `requirepass` and `users`. Default: anyone.
+    public var clientAuth: ClientAuthConfig
 
     public init(
         listen: ListenConfig,
@@ -41,7 +49,9 @@ public struct ProxyConfig: Sendable, Equatable {
         health: HealthConfig = HealthConfig(),
         backlog: BacklogConfig = BacklogConfig(),
         allowFlush: Bool = false,
-        verify: VerifyConfig = VerifyConfig()
+        allowCommands: [String] = [],
+        verify: VerifyConfig = VerifyConfig(),
+        clientAuth: ClientAuthConfig = ClientAuthConfig()
     ) {
         self.listen = listen
         self.workers = workers
@@ -54,7 +64,9 @@ public struct ProxyConfig: Sendable, Equatable {
         self.health = health
         self.backlog = backlog
         self.allowFlush = allowFlush
+        self.allowCommands = allowCommands
         self.verify = verify
+        self.clientAuth = clientAuth
     }
 }
 
@@ -157,15 +169,20 @@ public struct ClusterConfig: Sendable, Equatable {
     public var memcached: [ServerConfig]
     public var redisSharding: ShardingConfig
     public var memcachedSharding: ShardingConfig
+    /// What the proxy authenticates with on its connections to this cluster's redis servers (file
+    /// key `redisAuth`); nil sends no AUTH.
+    public var redisAuth: BackendCredentials?
 
     public init(name: String, local: Bool = false, redis: [ServerConfig] = [], memcached: [ServerConfig] = [],
-                redisSharding: ShardingConfig = .redisDefault, memcachedSharding: ShardingConfig = .memcachedDefault) {
+                redisSharding: ShardingConfig = .redisDefault, memcachedSharding: ShardingConfig = .memcachedDefault,
+                redisAuth: BackendCredentials? = nil) {
         self.name = name
         self.local = local
         self.redis = redis
         self.memcached = memcached
         self.redisSharding = redisSharding
         self.memcachedSharding = memcachedSharding
+        self.redisAuth = redisAuth
     }
 }
 

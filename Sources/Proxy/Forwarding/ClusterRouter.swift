@@ -48,12 +48,19 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
     var successor: ClusterRouter<Wire>?
     /// Per cluster, this loop's requests and round trips since the last tick.
     private var tallies: [RequestTally]
+    let timeouts: TimeoutConfig
+    let backendMaxInFlight: Int
+    /// Clients' own connections (`DedicatedConnections`): their deadlines are checked on the tick.
+    private var dedicated: [BackendConnection<Wire>] = []
 
     /// Whether any cluster has more than one server: only then do requests carry a placement and
     /// multi-key commands get split.
     let isSharded: Bool
 
+    /// `servers` picks this protocol's list and sharding out of a cluster, `credentials` what its
+    /// backend connections authenticate with (redis `redisAuth`; nil for memcached).
     init(loop: EventLoop, config: ProxyConfig, servers: (ClusterConfig) -> (list: [ServerConfig], sharding: ShardingConfig),
+         credentials: (ClusterConfig) -> BackendCredentials? = { _ in nil },
          stats: [ClusterStats], verifySkipped: StatCounter, stores: BacklogStores, logger: Logger) {
         self.loop = loop
         // With one cluster there is nothing to verify against: sampling stays off.
@@ -64,6 +71,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         self.stores = stores
         self.tallies = Array(repeating: RequestTally(), count: config.clusters.count)
         self.policy = config.writeAck
+        self.timeouts = config.timeouts
+        self.backendMaxInFlight = config.limits.backendMaxInFlight
         var localMask: UInt64 = 0
         for (i, c) in config.clusters.enumerated() where c.local { localMask |= 1 << UInt64(i) }
         self.localMask = localMask
@@ -78,12 +87,14 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         self.isSharded = config.clusters.contains { servers($0).list.count > 1 }
         for (i, cluster) in config.clusters.enumerated() {
             let (list, sharding) = servers(cluster)
+            let clusterCredentials = credentials(cluster)
             let shards = list.enumerated().map { s, server in
                 ShardLink<Wire>(
                     cluster: i, index: s, server: server, stats: stats[i],
                     backends: (0..<Wire.variants).map {
                         BackendConnection<Wire>(
-                            endpoint: server.endpoint, cluster: i, shard: s, variant: $0, loop: loop, observer: self,
+                            endpoint: server.endpoint, cluster: i, shard: s, variant: $0, credentials: clusterCredentials,
+                            loop: loop, observer: self,
                             timeouts: config.timeouts, maxInFlight: config.limits.backendMaxInFlight, logger: logger)
                     },
                     health: ClusterHealth(
@@ -102,7 +113,8 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
                 servers: list.map { ShardServer(host: $0.endpoint.host, port: $0.endpoint.port, weight: $0.weight, name: $0.name) },
                 distribution: sharding.distribution, hash: sharding.hash, hashTag: sharding.hashTag)
             let link = ClusterLink<Wire>(
-                index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], shards: shards, shardMap: shardMap)
+                index: i, name: cluster.name, isLocal: cluster.local, stats: stats[i], shards: shards, shardMap: shardMap,
+                credentials: clusterCredentials)
             clusters.append(link)
             replayers.append(shards.map { BacklogReplayer(link: $0, rate: config.backlog.replayRate) })
         }
@@ -132,6 +144,19 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
         tick?.cancel()
         tick = nil
         for link in clusters { for shard in link.shards { for backend in shard.backends { backend.close() } } }
+        let clients = dedicated
+        dedicated.removeAll()
+        for backend in clients { backend.close() }
+    }
+
+    /// A client's own connection, opened by `DedicatedConnections`: its deadlines are checked here.
+    func adoptDedicated(_ backend: BackendConnection<Wire>) {
+        dedicated.append(backend)
+    }
+
+    /// The client closed `backend`.
+    func releaseDedicated(_ backend: BackendConnection<Wire>) {
+        if let i = dedicated.firstIndex(where: { $0 === backend }) { dedicated.swapAt(i, dedicated.count - 1); dedicated.removeLast() }
     }
 
     // MARK: health, latency, ranking
@@ -209,6 +234,7 @@ final class ClusterRouter<Wire: BackendWire>: BackendObserver {
             }
             tallies[link.index].flush(into: link.stats)
         }
+        for backend in dedicated { backend.checkDeadlines(now: now) }
         // Published every tick (servers down, latency, backlog age move without a ranking change).
         if !refreshRanking() { publishRanking() }
     }

@@ -28,6 +28,13 @@ struct RequestSlot {
     /// Once decided: the deciding cluster's reply, which is what the client gets on success (the other
     /// clusters' replies answer the effect, not the client's command).
     var decidedReply: [UInt8]? = nil
+    /// Writes: the clusters' replies are expected to differ (PUBLISH) and are not compared.
+    var repliesDiffer = false
+    /// Decisions on a client's own connection: the effect goes out at the end of the loop batch.
+    var effectAtBatchEnd = false
+    /// A request naming a script the proxy knows: what a cluster answering NOSCRIPT is sent again
+    /// (see `RoutedSession+ScriptRepair`).
+    var scriptRepair: ScriptRepair? = nil
 }
 
 /// A read picked for verification (copied only when picked).
@@ -63,11 +70,14 @@ struct RequestSlots {
         slots[index].isDecision = false
         slots[index].quiet = 0
         slots[index].decidedReply = nil
+        slots[index].repliesDiffer = false
+        slots[index].effectAtBatchEnd = false
         slots[index].errorMask = 0
         slots[index].tried = 0
         slots[index].placement.reset()
         slots[index].split = nil
         slots[index].verify = nil
+        slots[index].scriptRepair = nil
         free.append(index)
     }
 

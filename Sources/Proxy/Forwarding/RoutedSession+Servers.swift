@@ -2,9 +2,10 @@
 /// whole-keyspace reads gathered from one cluster's servers.
 extension RoutedSession {
     /// Sends a keyless write to every server of every cluster (see `ServerFanIn`).
-    func broadcast(_ frame: UnsafeRawBufferPointer, quiet: UInt8) {
+    func broadcast(_ frame: UnsafeRawBufferPointer, quiet: UInt8, repliesDiffer: Bool = false) {
         let router = self.router
         let slot = beginWrite(quiet: quiet)
+        slots[slot].repliesDiffer = repliesDiffer
         let fanIn = ServerFanIn(session: self, slot: slot, serverCounts: router.clusters.map(\.shards.count))
         for link in router.clusters {
             for shard in link.shards {

@@ -61,7 +61,9 @@ extension RoutedSession {
         }
     }
 
-    private func sendRead(_ slot: Int, _ frame: UnsafeRawBufferPointer, lastError: UnsafeRawBufferPointer?) {
+    /// Sends read `slot` down the read ranking, skipping the clusters already tried (internal for
+    /// `RoutedSession+ScriptRepair`).
+    func sendRead(_ slot: Int, _ frame: UnsafeRawBufferPointer, lastError: UnsafeRawBufferPointer?) {
         var refused: BackendConnection<Wire>? = nil
         let router = self.router
         // First the clusters whose server for this request can serve it; then, as a last resort, the
@@ -81,6 +83,12 @@ extension RoutedSession {
             }
         }
         // Every cluster was tried: answer with the most recent reason.
+        if slots[slot].isDecision {
+            // Nothing was decided anywhere: the session may read on.
+            defer { decisionEnded() }
+            slots[slot].isDecision = false
+            return finish(slot, reply: refused?.unavailableReply ?? Wire.noClusterReply)
+        }
         if let refused {
             finish(slot, reply: refused.unavailableReply)
         } else if let lastError {
@@ -93,13 +101,32 @@ extension RoutedSession {
     /// Runs the write on the best cluster for reads of `key` (the local one while its server for the
     /// key is healthy); the others get its effect (`decisionEffect`). The session reads nothing more
     /// until `decisionEnded`.
-    func decide(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
+    ///
+    /// With `dedicated` (a client's own connection, see `DedicatedConnections`) the write runs there
+    /// and nowhere else: a transaction under WATCH, a blocking command.
+    func decide(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?,
+                on dedicated: BackendConnection<Wire>? = nil) {
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].isWrite = false
         slots[slot].isDecision = true
         slots[slot].quiet = quiet
         if let key { router.place(key: key, into: &slots[slot].placement) }
-        sendRead(slot, frame, lastError: nil)
+        guard let dedicated else { return sendRead(slot, frame, lastError: nil) }
+        slots[slot].tried = 1 << UInt64(dedicated.cluster)
+        slots[slot].effectAtBatchEnd = true
+        if dedicated.send(frame, consumer: self, tag: UInt64(slot)) { return }
+        slots[slot].isDecision = false
+        finish(slot, reply: dedicated.unavailableReply)
+        decisionEnded()
+    }
+
+    /// Sends a request whose reply goes to the client as is, on one given connection (WATCH and
+    /// UNWATCH on the client's own connection).
+    func read(_ frame: UnsafeRawBufferPointer, on backend: BackendConnection<Wire>) {
+        let slot = slots.allocate(orderTag: order.next())
+        slots[slot].isWrite = false
+        slots[slot].tried = ~0
+        if !backend.send(frame, consumer: self, tag: UInt64(slot)) { finish(slot, reply: backend.unavailableReply) }
     }
 
     /// The deciding cluster answered: the other clusters get its effect, and from here on it is a
@@ -137,12 +164,16 @@ extension RoutedSession {
     /// Sends a write to every cluster, to the server owning `key` there: directly where that server
     /// can take it, to its backlog otherwise. A nil `key` on a sharded router goes to every server
     /// (see `broadcast`).
+    ///
+    /// `repliesDiffer`: the clusters' replies are expected to differ (PUBLISH counts each cluster's
+    /// receivers), so they are not compared.
     @inline(__always)
-    func write(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?) {
+    func write(_ frame: UnsafeRawBufferPointer, quiet: UInt8 = 0, key: UnsafeRawBufferPointer?, repliesDiffer: Bool = false) {
         let router = self.router
-        guard key != nil || !router.isSharded else { return broadcast(frame, quiet: quiet) }
+        guard key != nil || !router.isSharded else { return broadcast(frame, quiet: quiet, repliesDiffer: repliesDiffer) }
         let slot = slots.allocate(orderTag: order.next())
         slots[slot].quiet = quiet
+        slots[slot].repliesDiffer = repliesDiffer
         if let key { router.place(key: key, into: &slots[slot].placement) }
         sendWrite(slot, frame)
     }
@@ -182,6 +213,8 @@ extension RoutedSession {
 
     /// A cluster's reply to write `slot`; error replies count as failures.
     func clusterAnswered(_ slot: Int, cluster: Int, reply: UnsafeRawBufferPointer) {
+        // A script the cluster lost: given back and run again there, the retry's reply counts instead.
+        if slots[slot].scriptRepair != nil && repairScriptWrite(slot, cluster: cluster, reply: reply) { return }
         let isError = Wire.isError(reply)
         if isError { slots[slot].errorMask |= 1 << UInt64(cluster) }
         recordWrite(slot, cluster: cluster, reply: reply, failed: isError)
@@ -196,7 +229,7 @@ extension RoutedSession {
     private func recordWrite(_ slot: Int, cluster c: Int, reply: UnsafeRawBufferPointer, failed: Bool) {
         let router = self.router
         // A decided write's successes answer different commands (SPOP here, SREM there): one hash for all.
-        let hash = slots[slot].decidedReply == nil ? ReplyHash.hash(reply) : 0
+        let hash = slots[slot].decidedReply == nil && !slots[slot].repliesDiffer ? ReplyHash.hash(reply) : 0
         let outcome: WriteFanOut.Outcome = failed ? .failure : .success(replyHash: hash)
         switch slots[slot].fanOut.record(cluster: c, outcome) {
         case .answer(let answered):
@@ -274,8 +307,14 @@ extension RoutedSession {
         if slots[slot].isWrite {
             clusterAnswered(slot, cluster: cluster, reply: reply)
         } else if slots[slot].isDecision {
-            decided(slot, cluster: cluster, reply: reply)
+            guard slots[slot].effectAtBatchEnd else { return decided(slot, cluster: cluster, reply: reply) }
+            // A blocking command woken by another client's write: that write's own effects, decided
+            // in this batch, go to the other clusters first (an XCLAIM must find the entry its XADD
+            // brings). Writes read in a later batch can still come after it (docs/redis-commands.md).
+            let kept = Array(reply)
+            router.loop.deferToEndOfBatch { [self] in kept.withUnsafeBytes { decided(slot, cluster: cluster, reply: $0) } }
         } else {
+            if slots[slot].scriptRepair != nil && repairScriptRead(slot, cluster: cluster, reply: reply) { return }
             if let sample = slots[slot].verify { verify(sample, placement: slots[slot].placement, answered: cluster, reply: reply) }
             finishRead(slot, reply: reply)
         }
@@ -291,6 +330,9 @@ extension RoutedSession {
             // It may or may not have run there; trying elsewhere could decide differently. Report it.
             finishRead(slot, reply: reply)
             decisionEnded()
+        } else if slots[slot].tried == ~0 {
+            // Sent on a given connection (`read(_:on:)`): no other cluster may answer it.
+            finishRead(slot, reply: reply)
         } else {
             sendRead(slot, request, lastError: reply)
         }

@@ -69,6 +69,8 @@ protocol RouterSwitching: RoutedSession, ClientSession {
     var isDeciding: Bool { get }
     var loop: EventLoop { get }
     func processInput()
+    /// The session moved from `old` to `router` (after a reload).
+    func routerChanged(from old: ClusterRouter<Wire>)
 }
 
 extension RouterSwitching {
@@ -78,7 +80,9 @@ extension RouterSwitching {
     func moveToCurrentRouter() -> Bool {
         if router === currentRouter { return true }
         guard slots.inUse == 0, !isDeciding else { return false }
+        let old = router
         router = currentRouter
+        routerChanged(from: old)
         loop.deferToEndOfBatch { [self] in processInput() }
         return true
     }

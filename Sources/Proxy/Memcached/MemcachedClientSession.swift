@@ -318,6 +318,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession, RouterSwitchin
         return MemcachedWire.hasPrefix(reply, success) ? effect : nil
     }
 
+    /// Memcached sessions hold nothing on a router of their own.
+    func routerChanged(from old: ClusterRouter<MemcachedWire>) {}
+
     func decisionEnded() {
         pendingEffect = nil
         waitingForDecision = false

@@ -22,7 +22,8 @@ enum MemcachedWire: BackendWire {
     static let variants = 1
     static let protocolName = "memcached"
 
-    static func handshake(variant: Int) -> [UInt8]? { nil }
+    /// memcached's text protocol has no authentication (SASL is binary-only): credentials are ignored.
+    static func handshake(variant: Int, credentials: BackendCredentials?) -> [UInt8]? { nil }
 
     static func unavailableReply(endpoint: Endpoint, reason: String) -> [UInt8] {
         Array("SERVER_ERROR backend \(endpoint) unavailable: \(oneLine(reason))\r\n".utf8)
@@ -74,7 +75,16 @@ enum MemcachedWire: BackendWire {
         MemcachedKeyRepair.restoreFrame(key: key, reply: reply, nowSeconds: nowMillis / 1000)
     }
 
+    /// One request, one reply: memcached has no blocks.
+    @inline(__always)
+    static func requestCount(_ frame: UnsafeRawBufferPointer) -> Int { 1 }
+
     static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
         MemcachedReplaySafety.isSafeToRepeat(frame)
     }
+
+    /// memcached has no scripts.
+    static func isMissingScript(_ reply: UnsafeRawBufferPointer) -> Bool { false }
+
+    static func scriptLoadFrame(body: [UInt8]) -> [UInt8]? { nil }
 }

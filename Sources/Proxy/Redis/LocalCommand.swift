@@ -3,7 +3,9 @@ import RedisProtocol
 /// A command the proxy answers itself (PING, ECHO, QUIT, HELLO, CLIENT ID/GETNAME/SETNAME/SETINFO)
 /// or that sets per-connection state (SELECT, AUTH, RESET). Semantics follow Redis 7.
 ///
-/// Contract: `run()` appends exactly one reply to the session, in order.
+/// Contract: `run()` appends exactly one reply to the session, in order. AUTH and HELLO ... AUTH
+/// authenticate the session as `ClientAuthenticator` decides; a refused attempt is counted and logged
+/// (user and client address, never the password).
 struct LocalCommand {
     let session: RedisClientSession
     let info: CommandInfo
@@ -42,12 +44,16 @@ struct LocalCommand {
             guard arguments.count == 2 else { return wrongArity() }
             guard let db = Int(text(1)) else { return session.replyError("ERR value is not an integer or out of range") }
             if db == 0 { session.reply(Self.ok) } else {
-                session.replyError("ERR SELECT \(db): metacluster serves database 0 only (other databases are not supported yet)")
+                session.replyError("ERR SELECT \(db): metacluster serves database 0 only")
             }
         case "auth": auth()
         case "reset":
+            // Out of subscribed mode, MULTI discarded, WATCH forgotten, as Redis's RESET does.
+            session.dropStatefulState()
             session.protocolVersion = 2
             session.name = nil
+            // Back to the default user, as redis does: it needs AUTH again when passwords are set.
+            session.authenticatedUser = nil
             var out: [UInt8] = []
             RESPEncoder.simpleString("RESET", into: &out)
             session.reply(out)
@@ -70,7 +76,7 @@ struct LocalCommand {
             let line = "id=\(session.id) addr=\(session.peer) laddr=\(session.local) name=\(name) db=0 resp=\(session.protocolVersion) lib=metacluster-proxy\n"
             session.reply(bulk(Array(line.utf8)))
         case "acl|whoami":
-            session.reply(bulk(Array("default".utf8)))
+            session.reply(bulk(Array((session.authenticatedUser ?? "default").utf8)))
         case "readonly", "readwrite":
             // What a standalone redis says: the proxy presents itself as one non-cluster server.
             session.replyError("ERR This instance has cluster support disabled")
@@ -97,16 +103,33 @@ struct LocalCommand {
     }
 
     private func auth() {
-        // No client password is configured (requirepass arrives with the stateful-redis issue): like
-        // Redis's default user with nopass, a username+password pair is accepted for "default".
         switch arguments.count {
-        case 2:
-            session.replyError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-        case 3:
-            if text(1) == "default" { session.reply(Self.ok) } else { session.replyError(Self.wrongPass) }
-        default:
-            wrongArity()
+        case 2: if authenticate(user: nil, password: arg(1)) { session.reply(Self.ok) }
+        case 3: if authenticate(user: text(1), password: arg(2)) { session.reply(Self.ok) }
+        case 1: wrongArity()
+        default: session.replyError("ERR syntax error")
         }
+    }
+
+    /// Authenticates the session, or answers with the error and returns false.
+    private func authenticate(user: String?, password: UnsafeRawBufferPointer) -> Bool {
+        let worker = session.worker
+        switch worker.clientAuth.authenticate(user: user, password: password) {
+        case .authenticated(let user):
+            session.authenticatedUser = user
+            return true
+        case .noDefaultPassword:
+            session.replyError(ClientAuthenticator.noDefaultPassword)
+        case .refused:
+            worker.clientCount.authFailures.bump()
+            if worker.authFailureLog.allow(now: worker.loop.batchTime) {
+                session.logger.info("client authentication failed", metadata: [
+                    "user": "\(user ?? "default")", "address": "\(session.peer)",
+                ])
+            }
+            session.replyError(ClientAuthenticator.wrongPass)
+        }
+        return false
     }
 
     private func setName(_ name: UnsafeRawBufferPointer) -> Void {
@@ -128,11 +151,17 @@ struct LocalCommand {
             version = v
             i = 2
         }
+        if version != session.protocolVersion && !session.subscriptions.isEmpty {
+            // The subscription connections speak the client's protocol; they cannot switch under it.
+            return session.replyError("ERR HELLO cannot switch the protocol of a subscribed connection through metacluster")
+        }
         var newName: UnsafeRawBufferPointer? = nil
         while i < arguments.count {
             let option = upper(i)
             if option == "AUTH" && i + 2 < arguments.count {
-                if text(i + 1) != "default" { return session.replyError(Self.wrongPass) }
+                // Redis 7.0 authenticates as soon as it reads the option: a later bad option is
+                // reported, but the connection stays authenticated.
+                guard authenticate(user: text(i + 1), password: arg(i + 2)) else { return }
                 i += 3
             } else if option == "SETNAME" && i + 1 < arguments.count {
                 let candidate = arg(i + 1)
@@ -144,6 +173,9 @@ struct LocalCommand {
             } else {
                 return session.replyError("ERR Syntax error in HELLO option '\(text(i))'")
             }
+        }
+        if session.authenticatedUser == nil && session.worker.clientAuth.isRequired {
+            return session.replyError(ClientAuthenticator.helloNoAuth)
         }
         session.protocolVersion = version
         if let newName { session.name = newName.isEmpty ? nil : Array(newName) }
@@ -179,5 +211,4 @@ struct LocalCommand {
     }
 
     static let ok: [UInt8] = Array("+OK\r\n".utf8)
-    static let wrongPass = "WRONGPASS invalid username-password pair or user is disabled."
 }

@@ -31,16 +31,36 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     /// The backend connection variant matching `protocolVersion`.
     private(set) var variant = 0
     var name: [UInt8]? = nil
+    /// The user AUTH or HELLO ... AUTH authenticated this connection as; nil until then (redis's
+    /// `default` user, which needs no AUTH unless passwords are configured: see `ClientAuthenticator`).
+    var authenticatedUser: String? = nil
     var order = ReplyOrder()
     var slots = RequestSlots()
     /// The buffered input cannot hold a whole request before it has at least this many bytes.
     private var needBytes = 0
-    /// Set when a request must wait until every earlier reply is back (a protocol switch).
-    private var waitingForBarrier = false
-    /// Set while a write decided by one cluster (SPOP, XADD *) waits for that cluster's answer.
+    /// Set when a request must wait until every earlier reply is back (a protocol switch), or until
+    /// every earlier request is settled on every cluster (`awaitSettled`).
+    var waitingForBarrier = false
+    /// Looks again whether earlier requests are settled (`awaitSettled`).
+    var settleTimer: LoopTimer?
+    /// Set while a write decided by one cluster (SPOP, XADD *, EXEC, BLPOP) waits for its answer.
     var waitingForDecision = false
-    /// That write's kind and arguments, from which its effect on the other clusters is derived.
-    var pendingDecision: (kind: DeterministicRewrite.Kind, args: [[UInt8]])? = nil
+    /// What that write was, from which its effect on the other clusters is derived.
+    var pendingDecision: PendingDecision? = nil
+    /// MULTI ... being queued (nil outside a transaction); see `RedisClientSession+Transactions`.
+    var transaction: QueuedTransaction? = nil
+    /// Sharded routers: a key of the transaction, which places it (every key must live with it).
+    var transactionKey: [UInt8]? = nil
+    /// Where the client's WATCH runs, while it watches.
+    var watched: Watch? = nil
+    /// The client's own backend connections (WATCH, blocking commands).
+    let dedicated = DedicatedConnections<RedisWire>()
+    /// The client's subscriptions, as the proxy answers for them.
+    var subscriptions = Subscriptions()
+    /// The connections carrying them, while subscribed.
+    var pubsub: PubSubLink? = nil
+    /// Messages waiting for outstanding replies to go out first.
+    var heldMessages: [UInt8] = []
     var pausedForInFlight = false
     var closeWhenDone = false
     var draining = false
@@ -68,6 +88,10 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     func processInput() {
         guard moveToCurrentRouter() else { return }
         let input = channel.input
+        if isBlocked && input.readableBytes > RedisSessionTuning.inputWhileBlocked {
+            // Reading continues while blocked only to notice the client leaving; not without bound.
+            channel.pauseReading()
+        }
         while !closeWhenDone && !waitingForBarrier && !waitingForDecision && channel.state == .open {
             if pauseIfTooManyInFlight() { return }
             let bytes = input.readable
@@ -103,7 +127,27 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
         if let error = error as? SystemError, !error.isConnectionLoss {
             logger.debug("client connection failed", metadata: ["error": "\(error)"])
         }
+        dropStatefulState()
         worker.sessionClosed(self)
+    }
+
+    func channelInputClosed(_ channel: SocketChannel) {
+        // Gone while blocked: like Redis, drop the client now, so that the server stops waiting for
+        // it before it takes an element nobody would receive. Otherwise the last replies still go out.
+        if isBlocked { return channel.close() }
+        finishAfterReplies()
+    }
+
+    /// A reload moved the session to a new router: its own connections belonged to the old one
+    /// (a WATCH is lost with them: the next EXEC answers as for a touched key), and its
+    /// subscriptions move to the new one.
+    func routerChanged(from old: ClusterRouter<RedisWire>) {
+        dedicated.closeAll(old)
+        if !subscriptions.isEmpty {
+            pubsub?.close()
+            pubsub = PubSubLink(session: self)
+            pubsub!.resubscribe(excluding: 0)
+        }
     }
 
     // MARK: requests
@@ -122,11 +166,24 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
 
     private func dispatch(frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
         let name = UnsafeRawBufferPointer(rebasing: base[arguments[0]])
+        if authenticatedUser == nil && worker.clientAuth.isRequired && !ClientAuthenticator.mayRunUnauthenticated(name) {
+            replyError(ClientAuthenticator.noAuth)
+            return true
+        }
         let info: CommandInfo?
         if arguments.count > 1, let container = worker.commands.lookup(name), worker.commands.isContainer(container) {
             info = worker.commands.lookup(name, subcommand: UnsafeRawBufferPointer(rebasing: base[arguments[1]]))
         } else {
             info = worker.commands.lookup(name)
+        }
+        if restrictedToPubSub && !Self.allowedWhileSubscribed(info?.name ?? "") {
+            replyError(Subscriptions.notAllowedError(command: String(decoding: name, as: UTF8.self).lowercased()))
+            return true
+        }
+        if transaction != nil && !(info.map { $0.flags.contains(.transaction) && $0.access == .stateful } ?? false)
+            && info?.name != "quit" && info?.name != "reset" {
+            queueInTransaction(info, base: base, arguments: arguments)
+            return true
         }
         guard let info else {
             // Unknown commands are replicated like writes: a missed write diverges clusters silently,
@@ -143,14 +200,11 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
         case .read, .write:
             if info.blockingOption != nil || info.flags.contains(.blocking),
                worker.commands.isBlocking(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }) {
-                replyError("ERR \(CommandTable.blockingRefusal)")
-                return true
+                return blockingCommand(info, frame: frame, base: base, arguments: arguments)
             }
             if info.access == .read && info.name == "info" && answerInfo(base: base, arguments: arguments) { return true }
-            if info.access == .write && !worker.allowFlush && (info.name == "flushall" || info.name == "flushdb") {
-                replyError("ERR \(info.name.uppercased()) is disabled: it would empty every cluster; set allowFlush in the config")
-                return true
-            }
+            if info.access == .write && info.flags.contains(.keyspaceWide)
+                && runIfAllowed(info, frame: frame, base: base, arguments: arguments) { return true }
             var key: UnsafeRawBufferPointer? = nil
             if router.isSharded {
                 switch shardRoute(info, base: base, arguments: arguments) {
@@ -159,6 +213,7 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
                 case .key(let k): key = k
                 }
             }
+            if info.flags.contains(.scripting) && forwardScript(info, frame: frame, base: base, arguments: arguments, key: key) { return true }
             if info.access == .read {
                 // Reads whose reply depends on the data alone can be verified against another cluster.
                 let verifiable = arguments.count > 1 && router.verifier.isOn
@@ -167,8 +222,20 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
             } else if info.flags.contains(.relativeExpiry) || info.flags.contains(.nondeterministic) {
                 return replicateDeterministically(info, frame: frame, base: base, arguments: arguments, key: key)
             } else {
-                write(frame, key: key)
+                write(frame, key: key, repliesDiffer: info.flags.contains(.pubsub))
             }
+        case .stateful:
+            if info.flags.contains(.pubsub) {
+                pubsubCommand(info, base: base, arguments: arguments)
+                return true
+            }
+            return transactionCommand(info, frame: frame, base: base, arguments: arguments)
+        case .proxyAnswered where info.name == "ping" && !subscriptions.isEmpty:
+            guard arguments.count <= 2 else {
+                replyError("ERR wrong number of arguments for 'ping' command")
+                return true
+            }
+            reply(Subscriptions.pingReply(argument: arguments.count == 2 ? Array(base[arguments[1]]) : nil, protocolVersion: protocolVersion))
         case .proxyAnswered, .connectionState:
             let command = LocalCommand(session: self, info: info, base: base, arguments: arguments)
             if command.needsBarrier && order.outstanding > 0 {
@@ -177,6 +244,7 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
             }
             command.run()
         case .unsupported(let reason):
+            if runIfAllowed(info, frame: frame, base: base, arguments: arguments) { return true }
             replyError("ERR \(reason)")
         }
         return true
@@ -224,6 +292,7 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     }
 
     func allRepliesWritten() {
+        releaseHeldMessages()
         if waitingForBarrier {
             waitingForBarrier = false
             worker.loop.deferToEndOfBatch { [self] in processInput() }
@@ -236,4 +305,10 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
         replyError("ERR Protocol error: \(message)")
         finishAfterReplies()
     }
+}
+
+/// Constants of `RedisClientSession`.
+enum RedisSessionTuning {
+    /// Input a blocked client may send ahead before the session stops reading it.
+    static let inputWhileBlocked = 1 << 20
 }

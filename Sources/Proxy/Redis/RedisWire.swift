@@ -24,12 +24,21 @@ enum RedisWire: BackendWire {
     static let variants = 2
     static let protocolName = "redis"
 
-    static func handshake(variant: Int) -> [UInt8]? {
-        guard variant == 1 else { return nil }
-        // Pipelined ahead of any client request: the server switches before it reads them.
-        var hello: [UInt8] = []
-        RESPEncoder.command(["HELLO", "3"], into: &hello)
-        return hello
+    /// Variant 0: `AUTH [user] password` with credentials, else nothing. Variant 1: `HELLO 3`, with
+    /// `AUTH user password` (user `default` when none is given) when there are credentials.
+    static func handshake(variant: Int, credentials: BackendCredentials?) -> [UInt8]? {
+        // Pipelined ahead of any client request: the server switches (and authenticates) before it
+        // reads them, and a refusal fails the connection before any of them is answered.
+        var frame: [UInt8] = []
+        if variant == 1 {
+            var arguments = ["HELLO", "3"]
+            if let credentials { arguments += ["AUTH", credentials.user ?? "default", credentials.password] }
+            RESPEncoder.command(arguments, into: &frame)
+            return frame
+        }
+        guard let credentials else { return nil }
+        RESPEncoder.command(["AUTH"] + (credentials.user.map { [$0] } ?? []) + [credentials.password], into: &frame)
+        return frame
     }
 
     /// The connection variant for a client speaking RESP `protocolVersion`.
@@ -71,5 +80,18 @@ enum RedisWire: BackendWire {
 
     static func isSafeToRepeat(_ frame: UnsafeRawBufferPointer) -> Bool {
         ReplaySafety.isSafeToRepeat(frame)
+    }
+
+    @inline(__always)
+    static func requestCount(_ frame: UnsafeRawBufferPointer) -> Int {
+        RequestBlock.replyCount(frame)
+    }
+
+    static func isMissingScript(_ reply: UnsafeRawBufferPointer) -> Bool {
+        ScriptFrames.isNoScript(reply)
+    }
+
+    static func scriptLoadFrame(body: [UInt8]) -> [UInt8]? {
+        ScriptFrames.load(body: body)
     }
 }

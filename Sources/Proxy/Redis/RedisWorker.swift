@@ -12,12 +12,22 @@ final class RedisWorker: FrontEnd {
     /// unowned reference costs an atomic increment on each of the many accesses per request.
     unowned(unsafe) let loop: EventLoop
     private(set) var limits: LimitConfig
-    private(set) var allowFlush: Bool
+    /// Who may use the listener (`requirepass`, `users`); replaced by a reload, so the next AUTH
+    /// checks the new passwords.
+    private(set) var clientAuth: ClientAuthenticator
+    /// Failed AUTH log lines: a client guessing passwords must not flood the log (all are counted).
+    var authFailureLog = RateLimit(perSecond: 10)
+    /// The administrative commands the config lets through (`allowCommands`, plus FLUSHALL and
+    /// FLUSHDB under `allowFlush`); see `RedisClientSession+Admin`.
+    private(set) var allowedCommands: AdminAllowList
     /// The built-in table, merged with the server's own `COMMAND` metadata once a server answered it.
     private(set) var commands = CommandTable.builtin
     private var commandMetadata: CommandMetadataLoader.State = .notRequested
     /// Shared by all sessions on this loop: parsing is synchronous, so one reusable parser suffices.
     var parser: RequestParser
+    /// The script bodies this loop's clients sent, for repairing a cluster that lost one
+    /// (`RedisClientSession+Scripts`).
+    var scripts = ScriptCache()
     let advertisedVersion: String
     /// The current router; sessions may still be on an older one for a moment after a reload.
     private(set) var router: ClusterRouter<RedisWire>
@@ -41,7 +51,8 @@ final class RedisWorker: FrontEnd {
         self.clientCount = clientCount
         self.startedAt = startedAt
         self.limits = config.limits
-        self.allowFlush = config.allowFlush
+        self.clientAuth = ClientAuthenticator(config.clientAuth)
+        self.allowedCommands = Self.allowList(config)
         self.parser = RequestParser(limits: RESPLimits(
             maxBulkBytes: config.limits.maxBulkBytes,
             maxMultibulkLength: config.limits.maxMultibulkLength,
@@ -50,7 +61,7 @@ final class RedisWorker: FrontEnd {
         var logger = logger
         logger[metadataKey: "loop"] = "\(loop.index)"
         self.logger = logger
-        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, stats: stats, verifySkipped: verifySkipped, stores: stores, logger: logger)
+        self.router = ClusterRouter(loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, credentials: { $0.redisAuth }, stats: stats, verifySkipped: verifySkipped, stores: stores, logger: logger)
         self.acceptor = ClientAcceptor(
             loop: loop, address: listenAddress, clientCount: clientCount, maxClients: config.limits.maxClients,
             workerCount: config.workers, logger: logger)
@@ -63,18 +74,24 @@ final class RedisWorker: FrontEnd {
 
     func apply(_ config: ProxyConfig, directory: ClusterStatsDirectory) {
         limits = config.limits
-        allowFlush = config.allowFlush
+        clientAuth = ClientAuthenticator(config.clientAuth)
+        allowedCommands = Self.allowList(config)
         parser = RequestParser(limits: RESPLimits(
             maxBulkBytes: config.limits.maxBulkBytes,
             maxMultibulkLength: config.limits.maxMultibulkLength,
             maxInlineBytes: config.limits.maxInlineBytes))
         let fresh = ClusterRouter<RedisWire>(
-            loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) },
+            loop: loop, config: config, servers: { ($0.redis, $0.redisSharding) }, credentials: { $0.redisAuth },
             stats: directory.stats(protocol: "redis", config: config), verifySkipped: verifySkipped, stores: stores, logger: logger)
         fresh.onConnected = { [unowned self] cluster in self.loadCommandMetadata(from: cluster) }
         handover.replace(router, with: fresh)
         router = fresh
         fresh.start()
+    }
+
+    /// `allowFlush` is an alias of listing FLUSHALL and FLUSHDB.
+    private static func allowList(_ config: ProxyConfig) -> AdminAllowList {
+        AdminAllowList(config.allowCommands + (config.allowFlush ? ["flushall", "flushdb"] : []))
     }
 
     /// Binds the listener and connects every cluster eagerly.
