@@ -55,6 +55,7 @@ def hello(ep, *args) -> tuple[bytes, object]:
     return c.read_reply()
 
 
+@pytest.mark.covers("HELLO")
 def test_hello_3_returns_map_with_proto_3(proxy):
     raw, value = hello(proxy, "3")
     assert raw.startswith(b"%"), raw
@@ -86,6 +87,7 @@ def test_hello_switches_reply_encoding_both_ways(proxy, ref):
     assert got[2] == b"_\r\n" and got[5] == b"$-1\r\n"
 
 
+@pytest.mark.covers("HELLO", "CLIENT GETNAME")
 def test_hello_3_setname(proxy, ref):
     raw, value = hello(proxy, "3", "SETNAME", "e2e-client")
     assert raw.startswith(b"%"), raw

@@ -181,6 +181,7 @@ def test_unknown_and_wrong_arity_commands_are_errors(proxy, protocol):
     assert r.set("after", "ok") is True and r.get("after") == b"ok"
 
 
+@pytest.mark.covers("CLIENT SETNAME", "CLIENT GETNAME")
 @pytest.mark.parametrize("protocol", PROTOCOLS, ids=PROTO_IDS)
 def test_client_setname_getname(proxy, ref, protocol):
     r, d = proxy.client(protocol=protocol), ref.client(protocol=protocol)

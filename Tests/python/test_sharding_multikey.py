@@ -332,6 +332,7 @@ def scan_all(c: redis.Redis, match: Optional[str] = None, count: int = 5, limit:
     raise AssertionError(f"SCAN did not finish within {limit} calls")
 
 
+@pytest.mark.covers("FLUSHDB")
 def test_keyspace_commands_cover_every_shard(redis_setup):
     s = redis_setup(config_extra={"allowFlush": True})
     c = s.client()
