@@ -356,6 +356,12 @@ def test_backend_passwords_reach_every_cluster(stack):
     for name, server in direct.items():
         wait_until(lambda s=server: all(s.get(f"k{p}:{i}") == f"v{i}".encode() for p in (2, 3) for i in range(20))
                    and s.get("n2") == b"1" and s.get("n3") == b"1", 5, f"every write on {name}")
+    # A client of the proxy does not learn the backends' password through CONFIG GET.
+    for protocol in (2, 3):
+        client = ep.client(protocol=protocol, password=cpw)
+        got = client.config_get("requirepass")
+        assert got == {"requirepass": "<redacted>"} or got == {b"requirepass": b"<redacted>"}, got
+        assert "maxmemory" in {k.decode() if isinstance(k, bytes) else k for k in client.config_get("max*")}
 
     # A server restarted with the same password is authenticated again and gets what it missed.
     b.stop()

@@ -53,4 +53,12 @@ extension RedisClientSession {
             backend.unavailableReply.withUnsafeBytes { fanOut.unreached(i, reply: $0) }
         }
     }
+
+    /// CONFIG GET, answered by one cluster (the read plan's first) with the backends' passwords
+    /// hidden (`ConfigRedaction`).
+    func configGet(frame: UnsafeRawBufferPointer) {
+        guard let cluster = router.readTarget(Placement()) else { return reply(RedisWire.noClusterReply) }
+        let request = Array(frame)
+        gather(cluster: cluster, servers: [0], frame: { _ in request }) { ConfigRedaction.redacted($0[0]) }
+    }
 }

@@ -203,6 +203,10 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
                 return blockingCommand(info, frame: frame, base: base, arguments: arguments)
             }
             if info.access == .read && info.name == "info" && answerInfo(base: base, arguments: arguments) { return true }
+            if info.name == "config|get" {
+                configGet(frame: frame)
+                return true
+            }
             if info.access == .write && info.flags.contains(.keyspaceWide)
                 && runIfAllowed(info, frame: frame, base: base, arguments: arguments) { return true }
             var key: UnsafeRawBufferPointer? = nil
