@@ -294,10 +294,10 @@ public struct CommandTable: Sendable {
 }
 
 /// Byte helpers for option parsing on the hot path (no String, no allocation).
-enum CommandASCII {
-    /// Whether `bytes` equal `lower` ignoring ASCII case; `lower` must be lower case CommandASCII.
+public enum CommandASCII {
+    /// Whether `bytes` equal `lower` ignoring ASCII case; `lower` must be lower-case ASCII.
     @inline(__always)
-    static func equals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
+    public static func equals(_ bytes: UnsafeRawBufferPointer, _ lower: StaticString) -> Bool {
         guard bytes.count == lower.utf8CodeUnitCount else { return false }
         let l = lower.utf8Start
         for i in 0..<bytes.count {

@@ -161,42 +161,6 @@ struct KeyRepairTests {
 
 // MARK: - Against real redis-servers
 
-/// A redis-server spawned on a free loopback port, stopped by pid (`ChildProcess`).
-private final class RedisProcess {
-    let port: Int
-    private var pid: pid_t = 0
-
-    init() throws {
-        guard let binary = CommandTableRealRedisTests.redisServer else { throw POSIXError(.ENOENT) }
-        for _ in 0 ..< 5 {
-            let port = Int(try ChildProcess.freePort())
-            let pid = try ChildProcess.spawn([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            for _ in 0 ..< 200 {
-                if ChildProcess.hasExited(pid) { break }   // lost the port to someone else
-                // Ours, not another process that took the port first.
-                if let probe = try? RedisConnection(port: port),
-                   let info = try? probe.call([respBytes("INFO"), respBytes("server")]),
-                   String(decoding: info, as: UTF8.self).contains("process_id:\(pid)\r\n") {
-                    self.port = port
-                    self.pid = pid
-                    return
-                }
-                usleep(10_000)
-            }
-            ChildProcess.kill(pid)
-        }
-        throw POSIXError(.EADDRINUSE)
-    }
-
-    func stop() {
-        guard pid > 0 else { return }
-        ChildProcess.kill(pid)
-        pid = 0
-    }
-
-    deinit { stop() }
-}
-
 /// A blocking connection that sends raw bytes and frames replies with `ReplyFramer`.
 private typealias RedisConnection = RESPMergeRealRedisTests.Connection
 
@@ -212,9 +176,9 @@ struct KeyRepairRealRedisTests {
 
     @Test(arguments: [2, 3])
     func restoredKeysMatchTheSource(protocolVersion: Int) throws {
-        let serverA = try RedisProcess()
+        let serverA = try RedisTestServer()
         defer { serverA.stop() }
-        let serverB = try RedisProcess()
+        let serverB = try RedisTestServer()
         defer { serverB.stop() }
         let a = try RedisConnection(port: serverA.port)
         let b = try RedisConnection(port: serverB.port)

@@ -51,7 +51,7 @@ import TestSupport
 @Suite("SHA1 against redis-server", .enabled(if: CommandTableRealRedisTests.redisServer != nil), .timeLimit(.minutes(1)))
 struct SHA1RealRedisTests {
     @Test func scriptLoadAnswersTheDigest() throws {
-        let server = try ScriptTestRedis()
+        let server = try RedisTestServer()
         defer { server.stop() }
         let redis = try RESPMergeRealRedisTests.Connection(port: server.port)
         var random = SplitMix(state: 2024)
@@ -65,38 +65,3 @@ struct SHA1RealRedisTests {
     }
 }
 
-/// A redis-server spawned on a free loopback port, stopped by pid (`ChildProcess`).
-final class ScriptTestRedis {
-    let port: Int
-    private var pid: pid_t = 0
-
-    init() throws {
-        guard let binary = CommandTableRealRedisTests.redisServer else { throw POSIXError(.ENOENT) }
-        for _ in 0 ..< 5 {
-            let port = Int(try ChildProcess.freePort())
-            let pid = try ChildProcess.spawn([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            for _ in 0 ..< 200 {
-                if ChildProcess.hasExited(pid) { break }   // lost the port to someone else
-                // Ours, not another process that took the port first.
-                if let probe = try? RESPMergeRealRedisTests.Connection(port: port),
-                   let info = try? probe.call([Array("INFO".utf8), Array("server".utf8)]),
-                   String(decoding: info, as: UTF8.self).contains("process_id:\(pid)\r\n") {
-                    self.port = port
-                    self.pid = pid
-                    return
-                }
-                usleep(10_000)
-            }
-            ChildProcess.kill(pid)
-        }
-        throw POSIXError(.EADDRINUSE)
-    }
-
-    func stop() {
-        guard pid > 0 else { return }
-        ChildProcess.kill(pid)
-        pid = 0
-    }
-
-    deinit { stop() }
-}

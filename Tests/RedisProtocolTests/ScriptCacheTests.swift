@@ -135,7 +135,7 @@ import TestSupport
 struct ScriptFramesRealRedisTests {
     @Test(arguments: [2, 3])
     func noScriptThenLoadThenRun(protocolVersion: Int) throws {
-        let server = try ScriptTestRedis()
+        let server = try RedisTestServer()
         defer { server.stop() }
         let redis = try RESPMergeRealRedisTests.Connection(port: server.port)
         _ = try redis.call("HELLO", String(protocolVersion))

@@ -5,40 +5,6 @@ import TestSupport
 
 private typealias Connection = RESPMergeRealRedisTests.Connection
 
-/// A redis-server of its own on a free loopback port, stopped by pid.
-private final class PubSubRedis {
-    let port: Int
-    private var pid: pid_t = 0
-
-    init() throws {
-        guard let binary = CommandTableRealRedisTests.redisServer else { throw POSIXError(.ENOENT) }
-        for _ in 0 ..< 5 {
-            let port = Int(try ChildProcess.freePort())
-            let pid = try ChildProcess.spawn([binary, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            for _ in 0 ..< 200 {
-                if ChildProcess.hasExited(pid) { break }   // lost the port to someone else
-                if let probe = try? Connection(port: port), let info = try? probe.call([Array("INFO".utf8), Array("server".utf8)]),
-                   String(decoding: info, as: UTF8.self).contains("process_id:\(pid)\r\n") {
-                    self.port = port
-                    self.pid = pid
-                    return
-                }
-                usleep(10_000)
-            }
-            ChildProcess.kill(pid)
-        }
-        throw POSIXError(.EADDRINUSE)
-    }
-
-    func stop() {
-        guard pid > 0 else { return }
-        ChildProcess.kill(pid)
-        pid = 0
-    }
-
-    deinit { stop() }
-}
-
 private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 
 /// The whole replies in `bytes`, in order.
@@ -114,7 +80,7 @@ struct SubscriptionsRealRedisTests {
         }
     }
 
-    fileprivate static func open(_ server: PubSubRedis, protocolVersion: Int) throws -> Connection {
+    fileprivate static func open(_ server: RedisTestServer, protocolVersion: Int) throws -> Connection {
         let redis = try Connection(port: server.port)
         let hello = try redis.call("HELLO", String(protocolVersion))
         #expect(hello.withUnsafeBytes { Subscriptions.classify($0) } == .other)
@@ -129,7 +95,7 @@ struct SubscriptionsRealRedisTests {
 
     @Test(arguments: [2, 3])
     func scriptedSequenceMatchesRedis(protocolVersion: Int) throws {
-        let server = try PubSubRedis()
+        let server = try RedisTestServer()
         defer { server.stop() }   // also keeps it alive to the end: Swift may release it after its last use
         let redis = try Self.open(server, protocolVersion: protocolVersion)
         var model = Subscriptions()
@@ -147,7 +113,7 @@ struct SubscriptionsRealRedisTests {
 
     @Test(arguments: [2, 3])
     func randomSequencesMatchRedis(protocolVersion: Int) throws {
-        let server = try PubSubRedis()
+        let server = try RedisTestServer()
         defer { server.stop() }   // also keeps it alive to the end: Swift may release it after its last use
         let redis = try Self.open(server, protocolVersion: protocolVersion)
         let id = try Self.clientID(redis)
@@ -196,7 +162,7 @@ struct SubscriptionsRealRedisTests {
 
     @Test(arguments: [2, 3])
     func messagesAreClassifiedAsMessages(protocolVersion: Int) throws {
-        let server = try PubSubRedis()
+        let server = try RedisTestServer()
         defer { server.stop() }   // also keeps it alive to the end: Swift may release it after its last use
         let subscriber = try Self.open(server, protocolVersion: protocolVersion)
         let publisher = try Connection(port: server.port)

@@ -1,3 +1,4 @@
+import RedisProtocol
 /// Decides what redis clients' AUTH and HELLO ... AUTH give them, and which commands need an
 /// authenticated connection, under one `ClientAuthConfig`. Semantics follow Redis 7; pure (no
 /// sockets, no session), so every case can be tested alone.
@@ -70,22 +71,10 @@ struct ClientAuthenticator {
     /// any case): AUTH, HELLO (which may carry AUTH), QUIT and RESET, as redis allows.
     static func mayRunUnauthenticated(_ name: UnsafeRawBufferPointer) -> Bool {
         switch name.count {
-        case 4: return lowercased(name, is: "auth") || lowercased(name, is: "quit")
-        case 5: return lowercased(name, is: "hello") || lowercased(name, is: "reset")
+        case 4: return CommandASCII.equals(name, "auth") || CommandASCII.equals(name, "quit")
+        case 5: return CommandASCII.equals(name, "hello") || CommandASCII.equals(name, "reset")
         default: return false
         }
-    }
-
-    /// Whether `bytes`, ASCII letters lowered, equal `lower`.
-    private static func lowercased(_ bytes: UnsafeRawBufferPointer, is lower: StaticString) -> Bool {
-        guard bytes.count == lower.utf8CodeUnitCount else { return false }
-        let l = lower.utf8Start
-        for i in 0..<bytes.count {
-            var b = bytes[i]
-            if b &- UInt8(ascii: "A") < 26 { b |= 0x20 }
-            if b != l[i] { return false }
-        }
-        return true
     }
 
     static let noAuth = "NOAUTH Authentication required."
