@@ -54,10 +54,3 @@ final class UnobservedBackend: BackendObserver, Sendable {
     func backendAnswered(cluster: Int, shard: Int, rtt: UInt64) {}
     func backendFailed(cluster: Int, shard: Int, connecting: Bool) {}
 }
-
-/// Takes the replies nobody waits for on a client's own connection (the UNWATCH after a DISCARD).
-final class DiscardedReplies: ReplyConsumer, Sendable {
-    static let shared = DiscardedReplies()
-    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
-    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {}
-}

@@ -16,3 +16,11 @@ protocol BackendObserver: AnyObject {
     /// The connection failed; `connecting` when it never got up.
     func backendFailed(cluster: Int, shard: Int, connecting: Bool)
 }
+
+/// Takes the replies of requests whose outcome nobody needs (the SCRIPT LOAD ahead of a retried
+/// EVALSHA, the UNWATCH after a DISCARD).
+final class DiscardedReplies: ReplyConsumer, Sendable {
+    static let shared = DiscardedReplies()
+    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
+    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {}
+}

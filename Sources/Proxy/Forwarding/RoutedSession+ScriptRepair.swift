@@ -23,17 +23,10 @@ extension RoutedSession {
     /// A write naming a script whose body the proxy knows (`Wire.scriptLoadFrame`): like `write`, sent
     /// to every cluster, to the server owning `key` there; a nil `key` only on an unsharded router.
     func writeScript(_ frame: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer?, body: [UInt8]) {
-        let router = self.router
-        let slot = beginWrite(quiet: 0)
+        let slot = slots.allocate(orderTag: order.next())
         if let key { router.place(key: key, into: &slots[slot].placement) }
         slots[slot].scriptRepair = ScriptRepair(body: body, request: Array(frame))
-        for link in router.clusters {
-            let shard = link.shards[slots[slot].placement.shard(link.index)]
-            let backend = shard.backend(variant: variant)
-            if shard.takesWritesDirectly && backend.send(frame, consumer: self, tag: UInt64(slot)) { continue }
-            keepScriptForLater(frame, body: body, shard: shard)
-            backend.unavailableReply.withUnsafeBytes { clusterFailed(slot, cluster: link.index, reply: $0) }
-        }
+        sendWrite(slot, frame)
     }
 
     /// A read naming a script whose body the proxy knows: like `read`, down the read ranking. Not
@@ -78,12 +71,12 @@ extension RoutedSession {
     private func send(_ load: [UInt8], then request: [UInt8], slot: Int, on backend: BackendConnection<Wire>) -> Bool {
         // A lost script load needs no keeping: the retry behind it on the same connection fails too,
         // and is handled as any failed request.
-        load.withUnsafeBytes { backend.send($0, consumer: IgnoredReplies.shared, tag: 0) }
+        load.withUnsafeBytes { backend.send($0, consumer: DiscardedReplies.shared, tag: 0) }
             && request.withUnsafeBytes { backend.send($0, consumer: self, tag: UInt64(slot)) }
     }
 
     /// Keeps the script load, then `frame`, for `shard`'s server.
-    private func keepScriptForLater(_ frame: UnsafeRawBufferPointer, body: [UInt8], shard: ShardLink<Wire>) {
+    func keepScriptForLater(_ frame: UnsafeRawBufferPointer, body: [UInt8], shard: ShardLink<Wire>) {
         if let load = Wire.scriptLoadFrame(body: body) {
             load.withUnsafeBytes { router.keepForLater($0, shard: shard) }
         }
@@ -113,12 +106,4 @@ final class ScriptRepair {
         repaired |= bit
         return load
     }
-}
-
-/// Takes the replies of requests whose outcome nobody needs (a script load ahead of a retry).
-final class IgnoredReplies: ReplyConsumer, Sendable {
-    static let shared = IgnoredReplies()
-
-    func backendReplied(tag: UInt64, cluster: Int, reply: UnsafeRawBufferPointer) {}
-    func backendFailed(tag: UInt64, cluster: Int, request: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {}
 }

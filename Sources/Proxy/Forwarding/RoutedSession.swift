@@ -188,7 +188,7 @@ extension RoutedSession {
     }
 
     @inline(__always)
-    private func sendWrite(_ slot: Int, _ frame: UnsafeRawBufferPointer) {
+    func sendWrite(_ slot: Int, _ frame: UnsafeRawBufferPointer) {
         let router = self.router
         slots[slot].isWrite = true
         slots[slot].fanOut = WriteFanOut(clusterCount: router.clusters.count, localMask: router.localMask, policy: router.policy)
@@ -196,7 +196,12 @@ extension RoutedSession {
             let shard = link.shards[slots[slot].placement.shard(link.index)]
             let backend = shard.backend(variant: variant)
             if shard.takesWritesDirectly && backend.send(frame, consumer: self, tag: UInt64(slot)) { continue }
-            router.keepForLater(frame, shard: shard)
+            if let repair = slots[slot].scriptRepair {
+                // The script goes ahead of its call, so a replay after a restart finds it.
+                keepScriptForLater(frame, body: repair.body, shard: shard)
+            } else {
+                router.keepForLater(frame, shard: shard)
+            }
             backend.unavailableReply.withUnsafeBytes { recordWrite(slot, cluster: link.index, reply: $0, failed: true) }
         }
     }
