@@ -241,6 +241,10 @@ def test_client_that_never_reads_is_disconnected(stack: Stack):
     except socket.timeout:
         pass  # the proxy stopped reading from us (back-pressure); it still has to cut us off
     assert observer.call("GET", "missing") is None
+    # Still not reading: the requests the kernel buffered for the proxy keep coming, and their
+    # replies cannot go out, so the proxy must reach the limit without the hog's help. (Reading
+    # right away would let a proxy that fell behind the sender deliver everything within the limit.)
+    m.wait_log("client output limit reached", timeout=20)
     # read whatever is queued: the proxy must have closed the connection well before 200 MB
     total = 0
     hog.settimeout(10)
