@@ -261,7 +261,11 @@ def test_xreadgroup_block_woken_by_xadd_leaves_the_same_pending_entry_everywhere
     s.settle(waker)  # the group exists on every cluster before a consumer reads from it
     future = background(lambda: c.xreadgroup("g", "alice", {"s": ">"}, block=5000))
     wait_blocked(s, "xreadgroup", future)
-    entry_id = waker.xadd("s", {"f": "v"})
+    # An explicit ID: XADD * is decided by the local cluster and reaches the others only after its
+    # reply, so the XCLAIM that replicates the delivery could get there first and find no entry
+    # (a documented race of blocking commands woken by a decided write; see redis-commands.md).
+    entry_id = waker.xadd("s", {"f": "v"}, id="1700000000000-1")
+    assert entry_id == b"1700000000000-1"
     assert stream_reply(future.result(timeout=5), b"s") == [(entry_id, {b"f": b"v"})]
     s.settle(c, waker)
     for d, name in zip(s.directs, s.names):
