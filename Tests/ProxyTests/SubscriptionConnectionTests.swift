@@ -51,29 +51,13 @@ private final class SilentListener {
     deinit { close(fd) }
 }
 
-/// A loopback port nothing listened on a moment ago (the listener is closed when this returns).
-private func freePort() throws -> Int { try SilentListener().port }
-
 /// A blocking client on a real socket; frames replies with `ReplyFramer`.
 private final class BlockingClient {
     let fd: Int32
     private var buffer: [UInt8] = []
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if rc != 0 {
-            close(fd)
-            throw SystemError("connect", errno: errno)
-        }
+        fd = try LoopbackSocket.connect(port: port)
     }
 
     deinit { close(fd) }
@@ -297,7 +281,7 @@ struct SubscriptionConnectionTests {
     }
 
     @Test func refusedConnectFails() throws {
-        let port = try freePort()
+        let port = Int(try ChildProcess.freePort())
         let harness = try Harness(port: port)
         defer { harness.stop() }
         harness.onLoop { harness.connection.connect() }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 import RedisProtocol
+import TestSupport
 
 // MARK: - Helpers
 
@@ -765,25 +766,6 @@ struct CommandTableRealRedisTests {
         }
     }
 
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p -> Int32 in
-                guard bind(fd, p, len) == 0 else { return -1 }
-                return getsockname(fd, p, &len)
-            }
-        }
-        guard bound == 0 else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
     /// Runs redis-cli with `--json`, feeding `lines` on stdin; one output line per command.
     static func cli(_ port: Int, _ arguments: [String], stdin lines: [String] = []) throws -> [String] {
         let p = Process()
@@ -808,7 +790,7 @@ struct CommandTableRealRedisTests {
 
     @Test(.enabled(if: CommandTableRealRedisTests.available), .timeLimit(.minutes(1)))
     func tableAgreesWithRedisServer() throws {
-        let port = try Self.freePort()
+        let port = Int(try ChildProcess.freePort())
         let server = Process()
         server.executableURL = URL(fileURLWithPath: Self.redisServer!)
         server.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",

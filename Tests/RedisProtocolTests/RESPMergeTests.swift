@@ -269,20 +269,7 @@ struct RESPMergeRealRedisTests {
         var buffer: [UInt8] = []
 
         init(port: Int) throws {
-            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard fd >= 0, connected == 0 else {
-                if fd >= 0 { close(fd) }
-                throw POSIXError(.ECONNREFUSED)
-            }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            fd = try LoopbackSocket.connect(port: port)
         }
 
         deinit { close(fd) }
@@ -322,7 +309,7 @@ struct RESPMergeRealRedisTests {
 
     @Test(arguments: [2, 3])
     func splitCommandsMergeToTheWholeCommand(protocolVersion: Int) throws {
-        let port = try CommandTableRealRedisTests.freePort()
+        let port = Int(try ChildProcess.freePort())
         let server = Process()
         server.executableURL = URL(fileURLWithPath: CommandTableRealRedisTests.redisServer!)
         server.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
