@@ -74,13 +74,15 @@ public struct Subscriptions: Sendable {
         self = Subscriptions()
     }
 
-    /// The commands (RESP2 multibulk requests) that recreate every subscription on a fresh backend
-    /// connection: SUBSCRIBE with all channels, PSUBSCRIBE with all patterns, SSUBSCRIBE with all
-    /// shard channels, each in subscription order and each left out when it would be empty.
-    public func resubscribeFrames() -> [[UInt8]] {
+    /// The commands (RESP2 multibulk requests) that recreate on a fresh connection to server `server`
+    /// of a cluster the subscriptions that live there: SUBSCRIBE with all channels and PSUBSCRIBE with
+    /// all patterns (on server 0), SSUBSCRIBE with the shard channels `shardOf` places on `server`;
+    /// each in subscription order and each left out when it would be empty. The defaults describe a
+    /// cluster of one server.
+    public func resubscribeFrames(server: Int = 0, shardOf: ([UInt8]) -> Int = { _ in 0 }) -> [[UInt8]] {
         var frames: [[UInt8]] = []
         for (kind, command) in [(SubscriptionKind.channel, "SUBSCRIBE"), (.pattern, "PSUBSCRIBE"), (.shardChannel, "SSUBSCRIBE")] {
-            let list = names(kind)
+            let list = kind == .shardChannel ? names(kind).filter { shardOf($0) == server } : server == 0 ? names(kind) : []
             guard !list.isEmpty else { continue }
             var frame: [UInt8] = []
             RESPEncoder.arrayHeader(list.count + 1, into: &frame)

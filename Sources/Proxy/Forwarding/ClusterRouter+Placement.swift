@@ -51,13 +51,14 @@ extension ClusterRouter {
         bestRanked { clusters[$0].isWhollyReadable }
     }
 
-    /// The best ranked cluster that `fits`, else the best ranked one at all.
-    private func bestRanked(_ fits: (Int) -> Bool) -> Int? {
-        var skipped: UInt64 = 0
+    /// The best ranked cluster that `fits`, else the best ranked one at all; never one in `excluded`
+    /// (a cluster mask).
+    func bestRanked(excluding excluded: UInt64 = 0, _ fits: (Int) -> Bool) -> Int? {
+        var skipped = excluded
         while let c = ranking.candidate(after: skipped) {
             if fits(c) { return c }
             skipped |= 1 << UInt64(c)
         }
-        return ranking.candidate(after: 0)
+        return ranking.candidate(after: excluded)
     }
 }

@@ -54,29 +54,25 @@ final class PubSubLink: SubscriptionConnectionDelegate {
 
     // MARK: connections
 
+    /// The best ranked readable cluster but the `failed` ones, else the best ranked of the others;
+    /// nil (until the retry) when there is none.
     private func chooseCluster(excluding failed: UInt64) -> Int? {
         let router = session.router
-        var skipped = failed
-        while let c = router.ranking.candidate(after: skipped) {
-            if router.clusters[c].isReadable { return settle(on: c) }
-            skipped |= 1 << UInt64(c)
-        }
-        // None known readable: the best other than the failed, else nothing until the retry.
-        if let c = router.ranking.candidate(after: failed) { return settle(on: c) }
-        return nil
+        cluster = router.bestRanked(excluding: failed) { router.clusters[$0].isReadable }
+        return cluster
     }
 
-    private func settle(on c: Int) -> Int {
-        cluster = c
-        return c
+    /// The server of `cluster` a shard channel lives on (as SPUBLISH is routed).
+    private func server(ofShardChannel name: [UInt8], cluster: Int) -> Int {
+        let map = session.router.clusters[cluster].shardMap
+        return map.count > 1 ? name.withUnsafeBytes { map.shard(forKey: $0) } : 0
     }
 
     private func groupByShard(_ kind: SubscriptionKind, _ names: [[UInt8]], cluster: Int) -> [(Int, [[UInt8]])] {
-        let map = session.router.clusters[cluster].shardMap
-        guard kind == .shardChannel, map.count > 1 else { return [(0, names)] }
+        guard kind == .shardChannel, session.router.clusters[cluster].shardMap.count > 1 else { return [(0, names)] }
         var groups: [(Int, [[UInt8]])] = []
         for name in names {
-            let shard = name.withUnsafeBytes { map.shard(forKey: $0) }
+            let shard = server(ofShardChannel: name, cluster: cluster)
             if let i = groups.firstIndex(where: { $0.0 == shard }) { groups[i].1.append(name) } else { groups.append((shard, [name])) }
         }
         return groups
@@ -141,12 +137,9 @@ final class PubSubLink: SubscriptionConnectionDelegate {
             return
         }
         logger.debug("subscriptions placed", metadata: ["cluster": "\(session.router.clusters[cluster].name)"])
-        for (command, kind) in [("SUBSCRIBE", SubscriptionKind.channel), ("PSUBSCRIBE", .pattern), ("SSUBSCRIBE", .shardChannel)] {
-            let names = session.subscriptions.names(kind)
-            guard !names.isEmpty else { continue }
-            for (shard, group) in groupByShard(kind, names, cluster: cluster) {
-                sendCommand(command, names: group, shard: shard, cluster: cluster)
-            }
+        for shard in 0..<session.router.clusters[cluster].shardMap.count {
+            let frames = session.subscriptions.resubscribeFrames(server: shard) { self.server(ofShardChannel: $0, cluster: cluster) }
+            for frame in frames { frame.withUnsafeBytes { connection(shard: shard, cluster: cluster).send($0) } }
         }
     }
 }

@@ -11,21 +11,12 @@ extension RedisClientSession {
     /// False when it must wait until the client's earlier requests are settled everywhere.
     func blockingCommand(_ info: CommandInfo, frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer,
                          arguments: [Range<Int>]) -> Bool {
-        var placement = Placement()
-        var key: UnsafeRawBufferPointer? = nil
-        if router.isSharded {
-            var keys: [Int] = []
-            worker.commands.keyIndices(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }, into: &keys)
-            if !keys.isEmpty {
-                let groups = router.groupByServer(keys.count) { UnsafeRawBufferPointer(rebasing: base[arguments[keys[$0]]]) }
-                guard groups.count == 1 else {
-                    replyError("CROSSSHARD Keys in request don't hash to the same server in every cluster; \(info.displayName) needs all its keys on one server: give them one hash tag")
-                    return true
-                }
-                placement = groups[0].placement
-                key = UnsafeRawBufferPointer(rebasing: base[arguments[keys[0]]])
-            }
+        let keys = router.isSharded ? keyPositions(info, base: base, arguments: arguments) : []
+        guard let placement = sharedPlacement(keys, base: base, arguments: arguments) else {
+            replyError("CROSSSHARD Keys in request don't hash to the same server in every cluster; \(info.displayName) needs all its keys on one server: give them one hash tag")
+            return true
         }
+        let key = keys.first.map { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }
         // The client's earlier writes must be in on that server before this waits there on another
         // connection (an LPUSH just before a BLPOP must be seen by it).
         guard awaitSettled() else { return false }

@@ -30,7 +30,7 @@ extension RedisClientSession {
         case "psubscribe", "punsubscribe": kind = .pattern
         default: kind = .shardChannel
         }
-        let subscribing = info.name.hasSuffix("subscribe") && !info.name.contains("unsubscribe")
+        let subscribing = !info.name.contains("unsubscribe")
         if subscribing {
             if pubsub == nil {
                 pubsub = PubSubLink(session: self)

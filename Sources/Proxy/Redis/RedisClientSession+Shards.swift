@@ -102,4 +102,20 @@ extension RedisClientSession {
             out.append(contentsOf: "\r\n".utf8)
         }
     }
+
+    /// The server of each cluster that every key at argument `positions` lives on, nil when they are
+    /// spread over servers (commands that need their keys together: WATCH, a transaction, a blocking
+    /// command). No positions, or an unsharded router: unset (the first server everywhere).
+    func sharedPlacement(_ positions: [Int], base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Placement? {
+        guard router.isSharded, !positions.isEmpty else { return Placement() }
+        let groups = router.groupByServer(positions.count) { UnsafeRawBufferPointer(rebasing: base[arguments[positions[$0]]]) }
+        return groups.count == 1 ? groups[0].placement : nil
+    }
+
+    /// The argument positions of `info`'s keys in this request.
+    func keyPositions(_ info: CommandInfo, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> [Int] {
+        var keys: [Int] = []
+        worker.commands.keyIndices(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }, into: &keys)
+        return keys
+    }
 }

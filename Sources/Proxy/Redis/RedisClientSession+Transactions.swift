@@ -151,14 +151,9 @@ extension RedisClientSession {
 
     /// WATCH on the client's own connection to the local cluster's server owning the keys.
     private func watch(_ frame: UnsafeRawBufferPointer, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
-        var placement = Placement()
-        if router.isSharded {
-            let groups = router.groupByServer(arguments.count - 1) { UnsafeRawBufferPointer(rebasing: base[arguments[$0 + 1]]) }
-            guard groups.count == 1 else {
-                replyError("CROSSSHARD Keys in WATCH must live on one server of each cluster through metacluster: give them one hash tag")
-                return true
-            }
-            placement = groups[0].placement
+        guard let placement = sharedPlacement(Array(1..<arguments.count), base: base, arguments: arguments) else {
+            replyError("CROSSSHARD Keys in WATCH must live on one server of each cluster through metacluster: give them one hash tag")
+            return true
         }
         if let watched {
             guard watched.shard == placement.shard(watched.cluster) else {
@@ -193,29 +188,13 @@ extension RedisClientSession {
 
     /// Sharded routers: checks that the command's keys live where the transaction's other keys do.
     private func placeTransactionKeys(_ info: CommandInfo, base: UnsafeRawBufferPointer, arguments: [Range<Int>]) -> Bool {
-        var keys: [Int] = []
-        worker.commands.keyIndices(info, argumentCount: arguments.count, argument: { UnsafeRawBufferPointer(rebasing: base[arguments[$0]]) }, into: &keys)
-        guard !keys.isEmpty else { return true }
-        if transactionKey == nil { transactionKey = Array(base[arguments[keys[0]]]) }
+        let keys = keyPositions(info, base: base, arguments: arguments)
+        guard let first = keys.first else { return true }
+        guard let placement = sharedPlacement(keys, base: base, arguments: arguments) else { return false }
+        if transactionKey == nil { transactionKey = Array(base[arguments[first]]) }
         var anchor = Placement()
         transactionKey!.withUnsafeBytes { router.place(key: $0, into: &anchor) }
-        for i in keys {
-            var placement = Placement()
-            router.place(key: UnsafeRawBufferPointer(rebasing: base[arguments[i]]), into: &placement)
-            if placement.shards != anchor.shards { return false }
-        }
-        return true
-    }
-
-    /// The arguments of one RESP request frame (a rewritten command).
-    static func arguments(of frame: [UInt8]) -> [[UInt8]]? {
-        guard let value = try? RESPValue.parse(frame).0, case .array(let items?) = value else { return nil }
-        var args: [[UInt8]] = []
-        for item in items {
-            guard case .bulk(let b?) = item else { return nil }
-            args.append(b)
-        }
-        return args
+        return placement.shards == anchor.shards
     }
 
     static let queued: [UInt8] = Array("+QUEUED\r\n".utf8)

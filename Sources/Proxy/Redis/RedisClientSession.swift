@@ -203,7 +203,7 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
                 return blockingCommand(info, frame: frame, base: base, arguments: arguments)
             }
             if info.access == .read && info.name == "info" && answerInfo(base: base, arguments: arguments) { return true }
-            if info.name == "config|get" {
+            if info.flags.contains(.admin) && info.name == "config|get" {
                 configGet(frame: frame)
                 return true
             }
