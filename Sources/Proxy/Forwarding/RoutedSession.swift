@@ -23,6 +23,9 @@ protocol RoutedSession: ReplyConsumer {
     func decisionEffect(reply: UnsafeRawBufferPointer) -> [UInt8]?
     /// The decision in flight is over (answered or failed): input may be read again.
     func decisionEnded()
+    /// Every request started here has been answered by every cluster involved (called when the
+    /// last write's fan-out completes, which may be after its client was answered).
+    func allSettled()
 }
 
 extension RoutedSession {
@@ -265,6 +268,7 @@ extension RoutedSession {
                     rejected: fanOut.answeredWithSuccess ? slots[slot].errorMask : 0)
             }
             slots.release(slot)
+            if slots.inUse == 0 { allSettled() }
         }
     }
 

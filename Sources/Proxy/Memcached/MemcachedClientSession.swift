@@ -318,6 +318,9 @@ final class MemcachedClientSession: ClientSession, RoutedSession, RouterSwitchin
         return MemcachedWire.hasPrefix(reply, success) ? effect : nil
     }
 
+    /// Memcached sessions never wait for other clusters to settle.
+    func allSettled() {}
+
     /// Memcached sessions hold nothing on a router of their own.
     func routerChanged(from old: ClusterRouter<MemcachedWire>) {}
 

@@ -67,18 +67,16 @@ extension RedisClientSession {
     }
 
     /// Whether every earlier request of this client has been answered by every cluster; when not,
-    /// the session stops parsing until it has (`waitingForBarrier`), checked again as replies come.
+    /// the session stops parsing until it has (`waitingForBarrier`, lifted by `allRepliesWritten`
+    /// or, when a slower cluster reports after the client was answered, by `allSettled`).
     func awaitSettled() -> Bool {
         if order.outstanding == 0 && slots.inUse == 0 { return true }
         waitingForBarrier = true
-        if order.outstanding == 0 && settleTimer == nil {
-            // Answered, but a slower cluster has still to report: look again shortly.
-            settleTimer = loop.schedule(after: .milliseconds(1), repeating: nil) { [self] in
-                settleTimer = nil
-                waitingForBarrier = false
-                processInput()
-            }
-        }
         return false
+    }
+
+    func allSettled() {
+        // The client's replies are all out and the last cluster has now reported: parse on.
+        if waitingForBarrier && order.outstanding == 0 { allRepliesWritten() }
     }
 }

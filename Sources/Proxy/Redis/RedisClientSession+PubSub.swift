@@ -90,8 +90,6 @@ extension RedisClientSession {
         transactionKey = nil
         watched = nil
         pendingDecision = nil
-        settleTimer?.cancel()
-        settleTimer = nil
         dedicated.closeAll(router)
     }
 }

@@ -41,8 +41,6 @@ final class RedisClientSession: ClientSession, RoutedSession, RouterSwitching {
     /// Set when a request must wait until every earlier reply is back (a protocol switch), or until
     /// every earlier request is settled on every cluster (`awaitSettled`).
     var waitingForBarrier = false
-    /// Looks again whether earlier requests are settled (`awaitSettled`).
-    var settleTimer: LoopTimer?
     /// Set while a write decided by one cluster (SPOP, XADD *, EXEC, BLPOP) waits for its answer.
     var waitingForDecision = false
     /// What that write was, from which its effect on the other clusters is derived.
